@@ -1,0 +1,3 @@
+// Cucumber loads step files as plain ESM; registering tsx first lets them be TypeScript.
+import { register } from "tsx/esm/api"
+register()

@@ -1,0 +1,31 @@
+import { Schema } from "effect"
+
+/**
+ * The one identifier rule (DECISIONS.md "Identifiers"): task, job, node slug and every name that is
+ * used as a path, container name or label. Checked while decoding, before any use.
+ */
+export const IDENTIFIER_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/
+
+export const Identifier = Schema.String.pipe(
+  Schema.filter((s) =>
+    IDENTIFIER_PATTERN.test(s) && !s.includes("..")
+      ? true
+      : "must be 1-128 characters of letters, digits, '.', '_' or '-', start with a letter or digit, and not contain '..'"
+  ),
+  Schema.brand("Identifier"),
+  Schema.annotations({ identifier: "Identifier", title: "Identifier" })
+)
+export type Identifier = typeof Identifier.Type
+
+export const isIdentifier = Schema.is(Identifier)
+
+/** Canonical lower-case UUID, as PostgreSQL's gen_random_uuid() renders it. */
+export const Uuid = Schema.UUID.pipe(Schema.annotations({ identifier: "Uuid" }))
+
+/** A string that must not carry NUL bytes (PostgreSQL text refuses them, and they smuggle paths). */
+export const SafeString = Schema.String.pipe(
+  Schema.filter((s) => (s.includes("\u0000") ? "must not contain NUL characters" : true)),
+  Schema.annotations({ identifier: "SafeString" })
+)
+
+export const NonEmptySafeString = SafeString.pipe(Schema.minLength(1))
