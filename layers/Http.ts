@@ -90,6 +90,14 @@ export interface HttpOptions {
   readonly bodyLimitFor?: (path: string) => number | undefined
   /** Refuse bodies that are not `application/json` with 415 (the gateway's rule). */
   readonly requireJsonContentType?: boolean
+  /**
+   * A check that runs before the body is read; a response it returns ends the request. The worker API checks its
+   * bearer token here, because its documented order is auth, then size (worker-node.md §6).
+   */
+  readonly beforeBody?: (
+    request: HttpServerRequest.HttpServerRequest,
+    requestId: string
+  ) => Effect.Effect<Option.Option<HttpServerResponse.HttpServerResponse>>
 }
 
 const hasBody = (request: HttpServerRequest.HttpServerRequest): boolean =>
@@ -183,7 +191,8 @@ const handle = <E, R>(
         })
       )
     )
-    const early = yield* checkBody(request, options, requestId)
+    const gate = options.beforeBody ? yield* options.beforeBody(request, requestId) : Option.none()
+    const early = Option.isSome(gate) ? gate : yield* checkBody(request, options, requestId)
     if (Option.isSome(early)) {
       const response = finishResponse(request, early.value, requestId)
       status = response.status

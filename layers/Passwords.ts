@@ -1,0 +1,51 @@
+import { hash, verify, type Algorithm, type Options } from "@node-rs/argon2"
+import { Context, Effect, Layer, Redacted } from "effect"
+import { randomBytes } from "node:crypto"
+
+/**
+ * Password hashing (user-gateway.md §3): Argon2id m=65536 KiB, t=3, p=2, 16-byte salt, 32-byte key, stored as the
+ * PHC string `$argon2id$v=19$m=65536,t=3,p=2$<salt>$<hash>`; Go-made hashes in that format verify too.
+ */
+
+/** `Algorithm.Argon2id` (a const enum, which isolated modules cannot read). */
+const ARGON2ID = 2 as Algorithm
+
+export const ARGON2_OPTIONS = {
+  algorithm: ARGON2ID,
+  memoryCost: 65_536,
+  timeCost: 3,
+  parallelism: 2,
+  outputLen: 32
+} as const satisfies Options
+
+export const HASH_ALG = "argon2id"
+
+export class Passwords extends Context.Tag("cynode/Passwords")<Passwords, {
+  /** A fresh PHC string for the password. */
+  readonly hash: (password: Redacted.Redacted<string>) => Effect.Effect<string>
+  /**
+   * Whether the password matches the PHC string. With no stored hash it still runs one full verification against
+   * a dummy hash (and answers false), so unknown users cost the same time as known ones.
+   */
+  readonly verify: (phc: string | undefined, password: Redacted.Redacted<string>) => Effect.Effect<boolean>
+}>() {
+  static readonly Live = Layer.effect(
+    Passwords,
+    Effect.gen(function*() {
+      const hashPassword = (password: Redacted.Redacted<string>) =>
+        Effect.promise(() => hash(Redacted.value(password), { ...ARGON2_OPTIONS, salt: randomBytes(16) })).pipe(
+          Effect.withSpan("Passwords.hash")
+        )
+      const dummy = yield* hashPassword(Redacted.make(randomBytes(24).toString("base64")))
+      const check = (phc: string, password: string) =>
+        Effect.promise(() => verify(phc, password).catch(() => false))
+      return {
+        hash: hashPassword,
+        verify: (phc, password) =>
+          (phc === undefined
+            ? Effect.as(check(dummy, Redacted.value(password)), false)
+            : check(phc, Redacted.value(password))).pipe(Effect.withSpan("Passwords.verify"))
+      }
+    })
+  )
+}

@@ -1,0 +1,116 @@
+import { SqlClient } from "@effect/sql"
+import { Context, Effect, Layer } from "effect"
+import { migrationsApplied } from "./Database.ts"
+
+/**
+ * The ONE definition of a dispatchable node and of readiness (control-plane.md §3, §8; DECISIONS.md "Schema and
+ * readiness"), shared by the control plane's and the gateway's `/readyz` and by the dispatcher.
+ *
+ * Dispatchable: `status='active'` ∧ `config_ack_status='applied'` ∧ `config_version = issued_config_version` ∧
+ * `worker_api_target_url <> ''` ∧ a worker token is set. An inference path is a dispatchable node whose issued
+ * config enabled `inference_backend`, or whose latest report has `inference.existing_service` and `running`.
+ */
+
+/** SQL condition on the `nodes` table aliased `n` (and `node_capabilities` aliased `c` for the inference path). */
+export const dispatchableCondition = (sql: SqlClient.SqlClient) =>
+  sql`n.status = 'active'
+    AND n.config_ack_status = 'applied'
+    AND n.config_version IS NOT NULL
+    AND n.config_version = n.issued_config_version
+    AND COALESCE(n.worker_api_target_url, '') <> ''
+    AND COALESCE(n.worker_api_bearer_token, '') <> ''`
+
+export const inferencePathCondition = (sql: SqlClient.SqlClient) =>
+  sql`(COALESCE(n.issued_inference, false)
+    OR (COALESCE((c.capability_snapshot #>> '{inference,existing_service}')::boolean, false)
+      AND COALESCE((c.capability_snapshot #>> '{inference,running}')::boolean, false)))`
+
+export interface DispatchableNode {
+  readonly id: string
+  readonly node_slug: string
+  readonly worker_api_target_url: string
+  /** The issued config enabled inference, or the node reports a running existing inference service. */
+  readonly inference_path: boolean
+  /** `sandbox.max_concurrency` from the latest report, when reported. */
+  readonly max_concurrency: number | null
+}
+
+export interface ReadinessResult {
+  readonly ready: boolean
+  /** `ready`, or one actionable line such as `no inference path: node-01 config ack failed: inference_start_failed`. */
+  readonly reason: string
+}
+
+interface NodeStateRow {
+  readonly node_slug: string
+  readonly status: string
+  readonly config_ack_status: string | null
+  readonly config_ack_error: string | null
+  readonly config_version: string | null
+  readonly issued_config_version: string | null
+  readonly has_target_url: boolean
+  readonly has_token: boolean
+  readonly dispatchable: boolean
+  readonly inference_path: boolean
+}
+
+/** Why one node is not an inference path, in words an operator can act on. */
+export const explainNode = (n: NodeStateRow): string => {
+  if (n.status !== "active") return `${n.node_slug} is ${n.status}`
+  if (n.issued_config_version === null) return `${n.node_slug} has not fetched its config`
+  if (n.config_ack_status === "failed") return `${n.node_slug} config ack failed: ${n.config_ack_error ?? "no error given"}`
+  if (n.config_ack_status !== "applied" || n.config_version !== n.issued_config_version) {
+    return `${n.node_slug} has not acknowledged config ${n.issued_config_version}`
+  }
+  if (!n.has_target_url) return `${n.node_slug} reported no worker_api.base_url`
+  if (!n.has_token) return `${n.node_slug} has no worker token`
+  return `${n.node_slug} has no inference backend`
+}
+
+export class Readiness extends Context.Tag("cynode/Readiness")<Readiness, {
+  /** Dispatchable nodes (§8), ordered by slug. */
+  readonly dispatchableNodes: Effect.Effect<ReadonlyArray<DispatchableNode>>
+  /** Database answers, migrations applied, ≥1 dispatchable node that is an inference path. Never fails. */
+  readonly check: Effect.Effect<ReadinessResult>
+}>() {
+  static readonly Live = Layer.effect(
+    Readiness,
+    Effect.gen(function*() {
+      const sql = yield* SqlClient.SqlClient
+
+      const dispatchableNodes = sql<DispatchableNode>`
+        SELECT n.id::text AS id, n.node_slug, n.worker_api_target_url,
+          ${inferencePathCondition(sql)} AS inference_path,
+          (c.capability_snapshot #>> '{sandbox,max_concurrency}')::int AS max_concurrency
+        FROM nodes n LEFT JOIN node_capabilities c ON c.node_id = n.id
+        WHERE ${dispatchableCondition(sql)}
+        ORDER BY n.node_slug`.pipe(Effect.orDie, Effect.withSpan("Readiness.dispatchableNodes"))
+
+      const nodeStates = sql<NodeStateRow>`
+        SELECT n.node_slug, n.status, n.config_ack_status, n.config_ack_error, n.config_version,
+          n.issued_config_version,
+          COALESCE(n.worker_api_target_url, '') <> '' AS has_target_url,
+          COALESCE(n.worker_api_bearer_token, '') <> '' AS has_token,
+          (${dispatchableCondition(sql)}) AS dispatchable,
+          ${inferencePathCondition(sql)} AS inference_path
+        FROM nodes n LEFT JOIN node_capabilities c ON c.node_id = n.id
+        ORDER BY n.node_slug`
+
+      const check = Effect.gen(function*() {
+        const ping = yield* Effect.either(sql`SELECT 1`.pipe(Effect.timeout("3 seconds")))
+        if (ping._tag === "Left") return { ready: false, reason: "database unreachable" }
+        const schema = yield* Effect.either(migrationsApplied.pipe(Effect.provideService(SqlClient.SqlClient, sql)))
+        if (schema._tag === "Left" || !schema.right) {
+          return { ready: false, reason: "database migrations not applied" }
+        }
+        const states = yield* Effect.either(nodeStates)
+        if (states._tag === "Left") return { ready: false, reason: "database query failed" }
+        if (states.right.some((n) => n.dispatchable && n.inference_path)) return { ready: true, reason: "ready" }
+        if (states.right.length === 0) return { ready: false, reason: "no inference path: no node registered" }
+        return { ready: false, reason: `no inference path: ${states.right.map(explainNode).join("; ")}` }
+      }).pipe(Effect.withSpan("Readiness.check"))
+
+      return { dispatchableNodes, check }
+    })
+  )
+}

@@ -1,0 +1,108 @@
+import { Effect, Option, Redacted, Schema } from "effect"
+import { NodeCapabilityReport, type InferenceBackend, type InferenceVariant, type NodeConfigurationPayload } from "../../schema/node.ts"
+import { toTimestamp } from "../../schema/time.ts"
+import { nextConfigVersion, sha256Hash } from "./ConfigVersion.ts"
+import { ControlPlaneConfig, type ControlPlaneSettings } from "./ControlPlaneConfig.ts"
+import { NodesRepo, type NodeRow } from "./NodesRepo.ts"
+import { WorkerTokens } from "./WorkerTokens.ts"
+
+/** Builds `node_configuration_payload_v1` for a node and mints its config version (control-plane.md §6). */
+
+export const INFERENCE_PORT = 11434
+
+const SETTING_INFERENCE_ENABLED = "node.inference.enabled"
+const imageSettingKey = (variant: InferenceVariant) => `node.inference.image.${variant}`
+const SETTING_KEYS = [SETTING_INFERENCE_ENABLED, ...(["cpu", "cuda", "rocm"] as const).map(imageSettingKey)]
+
+const decodeSnapshot = Schema.decodeUnknownOption(NodeCapabilityReport)
+
+/** A setting stored as jsonb `false`, or as the string "false". */
+const isFalse = (value: unknown) => value === false || value === "false"
+
+/** The six rules of §6, first match wins; `undefined` means "omit inference_backend". */
+export const inferenceBackendFor = (
+  snapshot: Option.Option<NodeCapabilityReport>,
+  settings: ReadonlyMap<string, unknown>,
+  config: Pick<ControlPlaneSettings, "inferenceModel" | "inferenceImages">
+): InferenceBackend | undefined => {
+  if (Option.isNone(snapshot)) return undefined
+  const report = snapshot.value
+  const inference = report.inference
+  if (inference?.existing_service === true) return undefined
+  if (inference?.mode === "disabled") return undefined
+  if (inference?.supported !== true) return undefined
+  if (report.node.labels?.includes("sandbox_only") === true) return undefined
+  if (isFalse(settings.get(SETTING_INFERENCE_ENABLED)) && inference.mode !== "require") return undefined
+  const devices = report.gpu?.devices ?? []
+  const variant: InferenceVariant = devices.some((d) => d.features?.rocm_version !== undefined)
+    ? "rocm"
+    : devices.some((d) => d.features?.cuda_capability !== undefined)
+    ? "cuda"
+    : "cpu"
+  const fromSetting = settings.get(imageSettingKey(variant))
+  const image = typeof fromSetting === "string" && fromSetting !== ""
+    ? Option.some(fromSetting)
+    : config.inferenceImages[variant]
+  return {
+    enabled: true,
+    variant,
+    port: INFERENCE_PORT,
+    ...(Option.isSome(image) ? { image: image.value } : {}),
+    selected_model: config.inferenceModel
+  }
+}
+
+export class ConfigDelivery extends Effect.Service<ConfigDelivery>()("cynode/ConfigDelivery", {
+  effect: Effect.gen(function*() {
+    const repo = yield* NodesRepo
+    const tokens = yield* WorkerTokens
+    const config = yield* ControlPlaneConfig
+
+    /** The payload for a node; the version is reused while the payload (minus version and time) is unchanged. */
+    const payloadFor = (node: NodeRow) =>
+      Effect.gen(function*() {
+        const snapshot = Option.flatMap(yield* repo.latestSnapshot(node.id), decodeSnapshot)
+        const settings = yield* repo.settings(SETTING_KEYS)
+        const token = node.worker_api_bearer_token === null
+          ? yield* Effect.dieMessage(`node ${node.node_slug} has no worker token`)
+          : yield* tokens.decrypt(node.worker_api_bearer_token).pipe(Effect.orDie)
+        const inferenceBackend = inferenceBackendFor(snapshot, settings, config)
+        const body = {
+          version: 1 as const,
+          node_slug: node.node_slug,
+          orchestrator: {
+            base_url: config.publicUrl,
+            endpoints: {
+              worker_api_target_url: node.worker_api_target_url ?? "",
+              node_report_url: `${config.publicUrl}/v1/nodes/capability`
+            }
+          },
+          model_cache: { cache_url: "" },
+          policy: {
+            sandbox: { default_network_policy: "restricted", allowed_images: [config.sandboxImage] },
+            updates: { enable_dynamic_config: false }
+          },
+          worker_api: { orchestrator_bearer_token: Redacted.value(token) },
+          ...(inferenceBackend !== undefined ? { inference_backend: inferenceBackend } : {}),
+          constraints: { max_job_timeout_seconds: config.maxJobTimeoutSeconds }
+        }
+        const version = yield* repo.issueConfig(
+          node.id,
+          sha256Hash(body),
+          inferenceBackend !== undefined,
+          (last) => nextConfigVersion(last)
+        )
+        if (Option.isNone(version)) return Option.none<NodeConfigurationPayload>()
+        const { version: payloadVersion, ...rest } = body
+        const payload: NodeConfigurationPayload = {
+          version: payloadVersion,
+          config_version: version.value,
+          issued_at: toTimestamp(new Date()),
+          ...rest
+        }
+        return Option.some(payload)
+      }).pipe(Effect.withSpan("ConfigDelivery.payloadFor"))
+
+    return { payloadFor }
+  })
+}) {}

@@ -1,0 +1,209 @@
+import { SqlClient } from "@effect/sql"
+import { Effect, Option, type Redacted } from "effect"
+import { dispatchableCondition, Readiness, type DispatchableNode } from "../../layers/Readiness.ts"
+import type { NodeConfigAck } from "../../schema/node.ts"
+import { WorkerTokens } from "./WorkerTokens.ts"
+
+/** SQL for nodes, their capability snapshots and config acks (control-plane.md §4-§8). */
+
+export interface NodeRow {
+  readonly id: string
+  readonly node_slug: string
+  readonly status: string
+  readonly capability_hash: string | null
+  readonly config_version: string | null
+  readonly issued_config_version: string | null
+  readonly issued_config_hash: string | null
+  readonly issued_inference: boolean | null
+  readonly worker_api_target_url: string | null
+  readonly worker_api_bearer_token: string | null
+  readonly config_ack_at: Date | null
+  readonly config_ack_status: string | null
+  readonly config_ack_error: string | null
+  readonly node_jwt_id: string | null
+  readonly last_seen_at: Date | null
+  readonly last_capability_at: Date | null
+  readonly created_at: Date
+}
+
+/** What the dispatcher needs to call a node: its URL and its own bearer token (decrypted, Redacted). */
+export interface DispatchTarget extends DispatchableNode {
+  readonly worker_api_bearer_token: Redacted.Redacted<string>
+}
+
+export interface CapabilityUpdate {
+  /** The report exactly as received. */
+  readonly snapshot: unknown
+  readonly hash: string
+  readonly reportedAt: Date
+  /** `worker_api.base_url` when reported; otherwise the stored URL is kept. */
+  readonly workerApiUrl: string | undefined
+}
+
+export type AckOutcome = "recorded" | "conflict"
+
+/** The node's first row insert or its re-registration; `created` tells 201 from 200. */
+export interface Registered {
+  readonly id: string
+  readonly created: boolean
+}
+
+/** The `nodes` columns of NodeRow, on the table aliased `n`. */
+const NODE_COLUMNS = "n.id::text AS id, n.node_slug, n.status, n.capability_hash, n.config_version, " +
+  "n.issued_config_version, n.issued_config_hash, n.issued_inference, n.worker_api_target_url, " +
+  "n.worker_api_bearer_token, n.config_ack_at, n.config_ack_status, n.config_ack_error, n.node_jwt_id, " +
+  "n.last_seen_at, n.last_capability_at, n.created_at"
+
+export class NodesRepo extends Effect.Service<NodesRepo>()("cynode/NodesRepo", {
+  effect: Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    const tokens = yield* WorkerTokens
+    const readiness = yield* Readiness
+    const columns = sql.literal(NODE_COLUMNS)
+
+    const findById = (id: string) =>
+      sql<NodeRow>`SELECT ${columns} FROM nodes n WHERE n.id = ${id}`.pipe(
+        Effect.map((rows) => Option.fromNullable(rows[0])),
+        Effect.orDie,
+        Effect.withSpan("NodesRepo.findById")
+      )
+
+    const storeCapability = (nodeId: string, update: CapabilityUpdate) =>
+      Effect.gen(function*() {
+        yield* sql`
+          INSERT INTO node_capabilities (node_id, reported_at, capability_snapshot)
+          VALUES (${nodeId}, ${update.reportedAt}, ${JSON.stringify(update.snapshot)}::jsonb)
+          ON CONFLICT (node_id) DO UPDATE
+            SET reported_at = EXCLUDED.reported_at, capability_snapshot = EXCLUDED.capability_snapshot`
+        yield* sql`
+          UPDATE nodes SET capability_hash = ${update.hash}, last_capability_at = now(), last_seen_at = now(),
+            worker_api_target_url = COALESCE(${update.workerApiUrl ?? null}, worker_api_target_url)
+          WHERE id = ${nodeId}`
+      }).pipe(Effect.orDie, Effect.withSpan("NodesRepo.storeCapability"))
+
+    /**
+     * Registration (§4) in one transaction: insert or re-activate the node, keep (or create) its worker token,
+     * store the snapshot, then record the new JWT's id that `issueJwt` returns, revoking older tokens.
+     */
+    const register = <T extends { readonly jti: string }, E>(
+      slug: string,
+      update: CapabilityUpdate,
+      issueJwt: (node: Registered) => Effect.Effect<T, E>
+    ) =>
+      Effect.gen(function*() {
+        const encrypted = tokens.encrypt(yield* tokens.generate)
+        const [row] = yield* sql<{ readonly id: string; readonly created: boolean }>`
+          INSERT INTO nodes (node_slug, status, worker_api_target_url, worker_api_bearer_token, last_seen_at)
+          VALUES (${slug}, 'active', ${update.workerApiUrl ?? null}, ${encrypted}, now())
+          ON CONFLICT (node_slug) DO UPDATE SET
+            status = 'active',
+            worker_api_target_url = COALESCE(EXCLUDED.worker_api_target_url, nodes.worker_api_target_url),
+            worker_api_bearer_token = COALESCE(NULLIF(nodes.worker_api_bearer_token, ''), EXCLUDED.worker_api_bearer_token),
+            last_seen_at = now()
+          RETURNING id::text AS id, (xmax = 0) AS created`.pipe(Effect.orDie)
+        if (row === undefined) return yield* Effect.dieMessage("node upsert returned no row")
+        yield* storeCapability(row.id, update)
+        const issued = yield* issueJwt(row)
+        yield* sql`UPDATE nodes SET node_jwt_id = ${issued.jti} WHERE id = ${row.id}`.pipe(Effect.orDie)
+        return { node: { id: row.id, created: row.created } satisfies Registered, issued }
+      }).pipe(sql.withTransaction, Effect.catchTag("SqlError", Effect.die), Effect.withSpan("NodesRepo.register"))
+
+    const latestSnapshot = (nodeId: string) =>
+      sql<{ readonly capability_snapshot: unknown }>`
+        SELECT capability_snapshot FROM node_capabilities WHERE node_id = ${nodeId}`.pipe(
+        Effect.map((rows) => Option.fromNullable(rows[0]?.capability_snapshot)),
+        Effect.orDie,
+        Effect.withSpan("NodesRepo.latestSnapshot")
+      )
+
+    /** `system_settings` values by key (jsonb, decoded by pg). */
+    const settings = (keys: ReadonlyArray<string>) =>
+      sql<{ readonly key: string; readonly value: unknown }>`
+        SELECT key, value FROM system_settings WHERE key IN ${sql.in(keys)}`.pipe(
+        Effect.map((rows) => new Map(rows.map((r) => [r.key, r.value] as const))),
+        Effect.orDie,
+        Effect.withSpan("NodesRepo.settings")
+      )
+
+    /**
+     * Returns the config version for a payload hash: the issued one when the hash is unchanged, else a new one
+     * from `mint(last issued)`, stored with the hash and whether it enables inference (§6).
+     */
+    const issueConfig = (nodeId: string, hash: string, inference: boolean, mint: (last: string | null) => string) =>
+      Effect.gen(function*() {
+        const [node] = yield* sql<{ readonly issued_config_version: string | null; readonly issued_config_hash: string | null }>`
+          SELECT issued_config_version, issued_config_hash FROM nodes WHERE id = ${nodeId} FOR UPDATE`
+        if (node === undefined) return Option.none<string>()
+        if (node.issued_config_version !== null && node.issued_config_hash === hash) {
+          return Option.some(node.issued_config_version)
+        }
+        const version = mint(node.issued_config_version)
+        yield* sql`
+          UPDATE nodes SET issued_config_version = ${version}, issued_config_hash = ${hash},
+            issued_inference = ${inference}
+          WHERE id = ${nodeId}`
+        return Option.some(version)
+      }).pipe(sql.withTransaction, Effect.orDie, Effect.withSpan("NodesRepo.issueConfig"))
+
+    /**
+     * Records an ack in the history; only an ack for the version issued now updates the node (§7, DECISIONS.md
+     * "Config acks"). The node row is locked so a concurrent config issue cannot slip between check and update.
+     */
+    const recordAck = (nodeId: string, ack: NodeConfigAck) =>
+      Effect.gen(function*() {
+        const [node] = yield* sql<{ readonly issued_config_version: string | null }>`
+          SELECT issued_config_version FROM nodes WHERE id = ${nodeId} FOR UPDATE`
+        const ackAt = ack.ack_at === undefined ? new Date() : new Date(ack.ack_at)
+        yield* sql`
+          INSERT INTO node_config_acks (node_id, config_version, status, ack_at, error_type, error_message,
+            error_details, effective_config_hash, managed_services_status)
+          VALUES (${nodeId}, ${ack.config_version}, ${ack.status}, ${ackAt}, ${ack.error?.type ?? null},
+            ${ack.error?.message ?? null}, ${jsonOrNull(ack.error?.details)}::jsonb,
+            ${ack.effective_config_hash ?? null}, ${jsonOrNull(ack.managed_services_status)}::jsonb)`
+        if (node?.issued_config_version !== ack.config_version) return "conflict" as AckOutcome
+        const ackError = ack.status === "failed" && ack.error !== undefined
+          ? `${ack.error.type}: ${ack.error.message}`
+          : null
+        yield* sql`
+          UPDATE nodes SET config_ack_status = ${ack.status}, config_ack_at = ${ackAt}, config_ack_error = ${ackError},
+            config_version = CASE WHEN ${ack.status} = 'applied' THEN ${ack.config_version} ELSE config_version END,
+            last_seen_at = now()
+          WHERE id = ${nodeId}`
+        return "recorded" as AckOutcome
+      }).pipe(sql.withTransaction, Effect.orDie, Effect.withSpan("NodesRepo.recordAck"))
+
+    /** Every node, for the operator listing, with whether it is dispatchable now. */
+    const listNodes = sql<NodeRow & { readonly dispatchable: boolean }>`
+      SELECT ${columns}, (${dispatchableCondition(sql)}) AS dispatchable FROM nodes n ORDER BY n.node_slug`.pipe(
+      Effect.orDie,
+      Effect.withSpan("NodesRepo.listNodes")
+    )
+
+    /** Dispatchable nodes with their decrypted worker tokens (for the dispatcher). */
+    const dispatchTargets = Effect.gen(function*() {
+      const nodes = yield* readiness.dispatchableNodes
+      if (nodes.length === 0) return []
+      const stored = yield* sql<{ readonly id: string; readonly worker_api_bearer_token: string }>`
+        SELECT id::text AS id, worker_api_bearer_token FROM nodes WHERE id IN ${sql.in(nodes.map((n) => n.id))}`
+        .pipe(Effect.orDie)
+      const byId = new Map(stored.map((r) => [r.id, r.worker_api_bearer_token] as const))
+      const targets: Array<DispatchTarget> = []
+      for (const node of nodes) {
+        const token = yield* tokens.decrypt(byId.get(node.id) ?? "").pipe(
+          Effect.tapError((e) =>
+            Effect.logError("worker token cannot be decrypted; check WORKER_TOKEN_KEY/JWT_SECRET").pipe(
+              Effect.annotateLogs({ node: node.node_slug, reason: e.reason })
+            )
+          ),
+          Effect.option
+        )
+        if (Option.isSome(token)) targets.push({ ...node, worker_api_bearer_token: token.value })
+      }
+      return targets
+    }).pipe(Effect.withSpan("NodesRepo.dispatchTargets"))
+
+    return { findById, register, storeCapability, latestSnapshot, settings, issueConfig, recordAck, listNodes, dispatchTargets }
+  })
+}) {}
+
+const jsonOrNull = (value: unknown): string | null => (value === undefined ? null : JSON.stringify(value))

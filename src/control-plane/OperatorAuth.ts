@@ -1,0 +1,38 @@
+import { Effect, Layer, Option, Redacted } from "effect"
+import { Jwt } from "../../layers/Jwt.ts"
+import { Forbidden, Unauthorized } from "../../schema/problem.ts"
+import { OperatorAuth } from "./NodesApi.ts"
+import { OperatorsRepo } from "./OperatorsRepo.ts"
+
+/**
+ * Operator authentication for `GET /v1/nodes`: the gateway's user access JWT (same `JWT_SECRET`), whose session
+ * must still be active (a revoked session's access token is refused everywhere, DECISIONS.md), for handle `admin`.
+ */
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
+const ADMIN_HANDLE = "admin"
+const invalid = new Unauthorized({ detail: "Invalid or expired token" })
+
+export const OperatorAuthLive = Layer.effect(
+  OperatorAuth,
+  Effect.gen(function*() {
+    const jwt = yield* Jwt
+    const repo = yield* OperatorsRepo
+    return OperatorAuth.of({
+      accessToken: (token) =>
+        Effect.gen(function*() {
+          const raw = Redacted.value(token).trim()
+          if (raw === "") return yield* new Unauthorized({ detail: "Missing authorization header" })
+          const claims = yield* jwt.verify(raw, { tokenType: "access" }).pipe(Effect.mapError(() => invalid))
+          const { sid, sub } = claims
+          if (typeof sid !== "string" || !UUID.test(sid) || typeof sub !== "string" || !UUID.test(sub)) {
+            return yield* invalid
+          }
+          const user = yield* repo.activeSessionUser(sid, sub)
+          if (Option.isNone(user)) return yield* invalid
+          if (user.value.handle !== ADMIN_HANDLE) return yield* new Forbidden({ detail: "admin only" })
+          return user.value
+        }).pipe(Effect.withSpan("OperatorAuth.accessToken"))
+    })
+  })
+)

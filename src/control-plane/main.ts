@@ -1,0 +1,85 @@
+import { HttpApiBuilder, HttpServer } from "@effect/platform"
+import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
+import { Cause, Effect, Layer } from "effect"
+import * as Database from "../../layers/Database.ts"
+import { serveApi } from "../../layers/Http.ts"
+import { Jwt } from "../../layers/Jwt.ts"
+import { loggingFor } from "../../layers/Logging.ts"
+import { Passwords } from "../../layers/Passwords.ts"
+import { Readiness } from "../../layers/Readiness.ts"
+import { BootstrapAdminLive } from "../user-gateway/BootstrapAdmin.ts"
+import { ConfigDelivery } from "./ConfigDelivery.ts"
+import { ControlPlaneConfig } from "./ControlPlaneConfig.ts"
+import { DispatchWakeup } from "./DispatchWakeup.ts"
+import { HealthHttpLive } from "./HealthHttp.ts"
+import { NodeAuthLive } from "./NodeAuth.ts"
+import { ControlPlaneApi } from "./NodesApi.ts"
+import { NodesHttpLive } from "./NodesHttp.ts"
+import { NodesRepo } from "./NodesRepo.ts"
+import { OperatorAuthLive } from "./OperatorAuth.ts"
+import { OperatorsRepo } from "./OperatorsRepo.ts"
+import { RegistrationPskLive } from "./RegistrationPsk.ts"
+import { describeStartupFailure } from "./StartupFailure.ts"
+import { WorkerTokens } from "./WorkerTokens.ts"
+
+/** The control plane (control-plane.md): composition only. `--migrate-only` migrates the database and exits. */
+
+const PROGRAM = "control-plane"
+const MAX_BODY_BYTES = 1024 * 1024
+
+// Configuration first, so a missing secret is reported before any database work.
+const Infrastructure = Layer.mergeAll(Database.layer, Passwords.Live).pipe(
+  Layer.provideMerge(Layer.mergeAll(ControlPlaneConfig.Live, Jwt.Live, WorkerTokens.Live))
+)
+
+const Services = Layer.mergeAll(ConfigDelivery.Default, OperatorsRepo.Default).pipe(
+  Layer.provideMerge(NodesRepo.Default),
+  Layer.provideMerge(Layer.mergeAll(Readiness.Live, DispatchWakeup.Default)),
+  Layer.provideMerge(Infrastructure)
+)
+
+const Api = HttpApiBuilder.api(ControlPlaneApi).pipe(
+  Layer.provide([HealthHttpLive, NodesHttpLive]),
+  Layer.provide([NodeAuthLive, RegistrationPskLive, OperatorAuthLive])
+)
+
+const Server = Layer.unwrapEffect(
+  Effect.map(ControlPlaneConfig, (settings) => serveApi(Api, settings.listen, { maxBodyBytes: MAX_BODY_BYTES }))
+)
+
+const Listening = Layer.effectDiscard(
+  HttpServer.addressFormattedWith((address) =>
+    Effect.logInfo("control plane listening").pipe(Effect.annotateLogs("address", address)))
+)
+
+// The dispatcher (issue 8) joins here as one more layer beside Server.
+const Main = Listening.pipe(
+  Layer.provideMerge(Server),
+  Layer.provide(BootstrapAdminLive),
+  Layer.provideMerge(Services)
+)
+
+const MigrateOnly = Layer.effectDiscard(Effect.logInfo("database migrations applied; exiting (--migrate-only)")).pipe(
+  Layer.provide(Database.layer)
+)
+
+const args = process.argv.slice(2)
+const unknownArgs = args.filter((arg) => arg !== "--migrate-only")
+
+const program: Effect.Effect<unknown, unknown> = unknownArgs.length > 0
+  ? Effect.fail(new Error(`unknown argument ${unknownArgs.join(" ")}; usage: control-plane [--migrate-only]`))
+  : args.includes("--migrate-only")
+  ? Layer.build(MigrateOnly).pipe(Effect.scoped)
+  : Layer.launch(Main)
+
+NodeRuntime.runMain(
+  program.pipe(
+    Effect.tapErrorCause((cause) =>
+      Cause.isInterruptedOnly(cause)
+        ? Effect.void
+        : Effect.sync(() => process.stderr.write(`${describeStartupFailure(PROGRAM, cause)}\n`))
+    ),
+    Effect.provide(loggingFor(PROGRAM))
+  ),
+  { disableErrorReporting: true, disablePrettyLogger: true }
+)

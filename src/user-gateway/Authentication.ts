@@ -1,0 +1,28 @@
+import { HttpApiMiddleware, HttpApiSecurity } from "@effect/platform"
+import { Context, Effect, Layer, Redacted } from "effect"
+import { Forbidden, Unauthorized } from "../../schema/problem.ts"
+import { ADMIN_HANDLE } from "./BootstrapAdmin.ts"
+import { Sessions, type AuthenticatedUser } from "./Sessions.ts"
+
+/** Bearer authentication for every gateway route except health, login and refresh (user-gateway.md §2–§3). */
+
+export class CurrentUser extends Context.Tag("cynode/user-gateway/CurrentUser")<CurrentUser, AuthenticatedUser>() {}
+
+export class Authentication extends HttpApiMiddleware.Tag<Authentication>()("cynode/user-gateway/Authentication", {
+  failure: Unauthorized,
+  provides: CurrentUser,
+  security: { bearer: HttpApiSecurity.bearer }
+}) {}
+
+export const AuthenticationLive = Layer.effect(
+  Authentication,
+  Effect.map(Sessions, (sessions) => ({
+    bearer: (token: Redacted.Redacted<string>) => sessions.authenticate(Redacted.value(token))
+  }))
+)
+
+/** Admin = the user with handle `admin` (user-gateway.md §3). */
+export const isAdmin = (user: AuthenticatedUser) => user.handle === ADMIN_HANDLE
+
+export const requireAdmin = Effect.flatMap(CurrentUser, (user) =>
+  isAdmin(user) ? Effect.succeed(user) : Effect.fail(new Forbidden({ detail: "admin only" })))

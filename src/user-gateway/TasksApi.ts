@@ -1,0 +1,49 @@
+import { HttpApiEndpoint, HttpApiGroup } from "@effect/platform"
+import { BadRequest, Conflict, NotFound } from "../../schema/problem.ts"
+import {
+  CancelResponse,
+  CreateTaskRequest,
+  ListTasksParams,
+  LogsParams,
+  ResultParams,
+  TaskIdPath,
+  TaskList,
+  TaskLogs,
+  TaskResult,
+  TaskView
+} from "../../schema/task.ts"
+import { Authentication } from "./Authentication.ts"
+
+/** The tasks API (user-gateway.md §4): owner or admin; everyone else gets 404. */
+export class TasksApi extends HttpApiGroup.make("tasks")
+  .add(
+    HttpApiEndpoint.post("create", "/v1/tasks")
+      .setPayload(CreateTaskRequest)
+      .addSuccess(TaskView, { status: 201 })
+      .addError(BadRequest)
+  )
+  .add(HttpApiEndpoint.get("list", "/v1/tasks").setUrlParams(ListTasksParams).addSuccess(TaskList))
+  .add(HttpApiEndpoint.get("get", "/v1/tasks/:id").setPath(TaskIdPath).addSuccess(TaskView).addError(NotFound))
+  .add(
+    HttpApiEndpoint.get("result", "/v1/tasks/:id/result")
+      .setPath(TaskIdPath)
+      .setUrlParams(ResultParams)
+      .addSuccess(TaskResult)
+      .addError(NotFound)
+  )
+  .add(
+    HttpApiEndpoint.post("cancel", "/v1/tasks/:id/cancel")
+      .setPath(TaskIdPath)
+      .addSuccess(CancelResponse)
+      .addError(NotFound)
+      .addError(Conflict)
+  )
+  .add(
+    HttpApiEndpoint.get("logs", "/v1/tasks/:id/logs")
+      .setPath(TaskIdPath)
+      .setUrlParams(LogsParams)
+      .addSuccess(TaskLogs)
+      .addError(NotFound)
+  )
+  .middleware(Authentication)
+{}

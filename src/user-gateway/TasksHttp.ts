@@ -1,0 +1,161 @@
+import { HttpApiBuilder } from "@effect/platform"
+import { Duration, Effect } from "effect"
+import type { JobPayload } from "../../schema/job.ts"
+import { BadRequest, Conflict, NotFound } from "../../schema/problem.ts"
+import type { CreateTaskRequest, JobResultView, TaskLogs, TaskView } from "../../schema/task.ts"
+import { toTimestamp } from "../../schema/time.ts"
+import { CurrentUser, isAdmin } from "./Authentication.ts"
+import { GatewayApi } from "./GatewayApi.ts"
+import { TaskCompletions } from "./TaskCompletions.ts"
+import { normalizeTaskName } from "./TaskNames.ts"
+import { TasksRepo, toApiStatus, type JobRow, type TaskRow } from "./TasksRepo.ts"
+
+/** Handlers for the tasks API (user-gateway.md §4–§5). */
+
+const DEFAULT_PAGE = 50
+
+export const taskView = (row: TaskRow): TaskView => {
+  const attachments = row.metadata?.attachments ?? []
+  return {
+    id: row.id,
+    task_id: row.id,
+    status: toApiStatus(row.status),
+    task_name: row.summary,
+    prompt: row.prompt,
+    summary: row.summary,
+    created_at: toTimestamp(row.created_at),
+    updated_at: toTimestamp(row.updated_at),
+    ...(attachments.length > 0 ? { attachments } : {})
+  }
+}
+
+/** `result` is the worker's response as JSON text inside a string; empty fields are omitted. */
+export const jobResultView = (job: JobRow): JobResultView => ({
+  id: job.id,
+  status: job.status,
+  ...(job.result !== null && job.result !== undefined ? { result: JSON.stringify(job.result) } : {}),
+  ...(job.started_at !== null ? { started_at: toTimestamp(job.started_at) } : {}),
+  ...(job.ended_at !== null ? { ended_at: toTimestamp(job.ended_at) } : {})
+})
+
+const textField = (result: unknown, key: string): string => {
+  if (typeof result !== "object" || result === null || !(key in result)) return ""
+  const value: unknown = (result as Record<string, unknown>)[key]
+  return typeof value === "string" ? value : ""
+}
+
+/** Logs are the jobs' captured output; a dispatch failure's `error` stands in for stderr. */
+export const taskLogs = (taskId: string, jobs: ReadonlyArray<JobRow>, stream: "stdout" | "stderr" | "all"): TaskLogs => ({
+  task_id: taskId,
+  stdout: stream === "stderr" ? "" : jobs.map((j) => textField(j.result, "stdout")).join(""),
+  stderr: stream === "stdout"
+    ? ""
+    : jobs.map((j) => textField(j.result, "stderr") || textField(j.result, "error")).join("")
+})
+
+type CreateCheck = { readonly payload: JobPayload } | { readonly error: BadRequest }
+
+const invalid = (path: string, message: string): CreateCheck => ({
+  error: new BadRequest({ detail: `invalid request: ${path}: ${message}`, errors: [{ path, message }] })
+})
+
+/** The checks across fields, then the job: prompt ⇒ inference job; script/commands ⇒ `sh -c` sandbox job. */
+export const jobFor = (body: CreateTaskRequest): CreateCheck => {
+  const mode = body.input_mode ?? "prompt"
+  if (mode === "prompt") {
+    if (body.timeout_seconds !== undefined) {
+      return invalid("timeout_seconds", "only script and commands tasks take a timeout")
+    }
+    return { payload: { inference: { prompt: body.prompt } } }
+  }
+  if (body.use_inference === true) {
+    return invalid("use_inference", "inference inside a sandbox (script/commands) is Phase 1.5; use input_mode prompt")
+  }
+  return {
+    payload: {
+      command: ["sh", "-c", body.prompt],
+      ...(body.timeout_seconds !== undefined ? { timeout_seconds: body.timeout_seconds } : {})
+    }
+  }
+}
+
+const notFound = (id: string) => new NotFound({ detail: `no task ${id}` })
+
+/** `{id}` as a visible task: a UUID the caller owns (or any, for an admin), else the caller's own task name. */
+const visibleTask = (id: string) =>
+  Effect.gen(function*() {
+    const user = yield* CurrentUser
+    const tasks = yield* TasksRepo
+    const byId = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(id)
+      ? yield* tasks.findById(id.toLowerCase())
+      : undefined
+    if (byId !== undefined && (byId.created_by === user.id || isAdmin(user))) return byId
+    const byName = yield* tasks.findOwnByName(user.id, id)
+    return byName ?? (yield* Effect.fail(notFound(id)))
+  })
+
+export const TasksHttpLive = HttpApiBuilder.group(GatewayApi, "tasks", (handlers) =>
+  handlers
+    .handle("create", ({ payload }) =>
+      Effect.gen(function*() {
+        const user = yield* CurrentUser
+        const checked = jobFor(payload)
+        if ("error" in checked) return yield* Effect.fail(checked.error)
+        const row = yield* (yield* TasksRepo).create({
+          userId: user.id,
+          prompt: payload.prompt,
+          name: payload.task_name === undefined ? undefined : normalizeTaskName(payload.task_name),
+          projectId: payload.project_id,
+          metadata: {
+            input_mode: payload.input_mode ?? "prompt",
+            ...(payload.attachments !== undefined && payload.attachments.length > 0 ? { attachments: payload.attachments } : {})
+          },
+          payload: checked.payload
+        })
+        yield* Effect.logInfo("task created").pipe(Effect.annotateLogs({ task_id: row.id, user_id: user.id }))
+        return taskView(row)
+      }))
+    .handle("list", ({ urlParams }) =>
+      Effect.gen(function*() {
+        const user = yield* CurrentUser
+        const limit = urlParams.limit ?? DEFAULT_PAGE
+        const offset = urlParams.cursor !== undefined && urlParams.cursor !== ""
+          ? Number(urlParams.cursor)
+          : urlParams.offset ?? 0
+        const page = yield* (yield* TasksRepo).listOwn(user.id, urlParams.status, limit, offset)
+        const next = offset + limit
+        return {
+          tasks: page.tasks.map(taskView),
+          ...(page.more ? { next_offset: next } : {}),
+          next_cursor: page.more ? String(next) : ""
+        }
+      }))
+    .handle("get", ({ path }) => Effect.map(visibleTask(path.id), taskView))
+    .handle("result", ({ path, urlParams }) =>
+      Effect.gen(function*() {
+        const tasks = yield* TasksRepo
+        let task = yield* visibleTask(path.id)
+        if (urlParams.wait !== undefined && urlParams.wait > 0 && !task.closed) {
+          const isDone = Effect.map(tasks.findById(task.id), (row) => row?.closed ?? true)
+          yield* (yield* TaskCompletions).await(task.id, isDone, Duration.seconds(urlParams.wait))
+          task = (yield* tasks.findById(task.id)) ?? task
+        }
+        const jobs = yield* tasks.jobsOf(task.id)
+        return { task_id: task.id, status: toApiStatus(task.status), jobs: jobs.map(jobResultView) }
+      }))
+    .handle("cancel", ({ path }) =>
+      Effect.gen(function*() {
+        const task = yield* visibleTask(path.id)
+        yield* (yield* TasksRepo).cancel(task.id).pipe(
+          Effect.catchTag("TaskAlreadyClosed", (closed) =>
+            Effect.fail(new Conflict({ detail: `task ${task.id} is already ${closed.status}` })))
+        )
+        yield* Effect.logInfo("task canceled").pipe(Effect.annotateLogs("task_id", task.id))
+        return { task_id: task.id, canceled: true as const }
+      }))
+    .handle("logs", ({ path, urlParams }) =>
+      Effect.gen(function*() {
+        const task = yield* visibleTask(path.id)
+        const jobs = yield* (yield* TasksRepo).jobsOf(task.id)
+        return taskLogs(task.id, jobs, urlParams.stream ?? "all")
+      })))

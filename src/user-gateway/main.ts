@@ -1,0 +1,73 @@
+import { HttpApiBuilder, HttpServer } from "@effect/platform"
+import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
+import { Cause, Effect, Layer } from "effect"
+import * as Database from "../../layers/Database.ts"
+import { serveApi } from "../../layers/Http.ts"
+import { Jwt } from "../../layers/Jwt.ts"
+import { loggingFor } from "../../layers/Logging.ts"
+import { Passwords } from "../../layers/Passwords.ts"
+import { Readiness } from "../../layers/Readiness.ts"
+import { AdminHttpLive } from "./AdminHttp.ts"
+import { Audit } from "./Audit.ts"
+import { AuthenticationLive } from "./Authentication.ts"
+import { AccountHttpLive, AuthHttpLive } from "./AuthHttp.ts"
+import { BootstrapAdminLive } from "./BootstrapAdmin.ts"
+import { GatewayApi } from "./GatewayApi.ts"
+import { GatewayConfig } from "./GatewayConfig.ts"
+import { HealthHttpLive } from "./HealthHttp.ts"
+import { LoginThrottle } from "./LoginThrottle.ts"
+import { Sessions } from "./Sessions.ts"
+import { SessionsRepo } from "./SessionsRepo.ts"
+import { TaskCompletions } from "./TaskCompletions.ts"
+import { TasksHttpLive } from "./TasksHttp.ts"
+import { TasksRepo } from "./TasksRepo.ts"
+import { UsersRepo } from "./UsersRepo.ts"
+
+/** The user gateway (user-gateway.md): composition only. */
+
+const Infrastructure = Layer.mergeAll(Database.layer, Jwt.Live, GatewayConfig.Live, Passwords.Live)
+
+const Services = Layer.mergeAll(
+  UsersRepo.Live,
+  SessionsRepo.Live,
+  TasksRepo.Live,
+  Audit.Live,
+  LoginThrottle.Live,
+  TaskCompletions.Live,
+  Readiness.Live
+).pipe(Layer.provideMerge(Infrastructure))
+
+const Api = HttpApiBuilder.api(GatewayApi).pipe(
+  Layer.provide([HealthHttpLive, AuthHttpLive, AccountHttpLive, AdminHttpLive, TasksHttpLive]),
+  Layer.provide(AuthenticationLive)
+)
+
+const Server = Layer.unwrapEffect(
+  Effect.map(GatewayConfig, (settings) =>
+    serveApi(Api, settings.listen, {
+      maxBodyBytes: settings.maxBodyBytes,
+      bodyLimitFor: (path) => (/^\/v1\/(auth|admin|users)\//.test(path) ? 64 * 1024 : undefined),
+      requireJsonContentType: true
+    }))
+)
+
+const Listening = Layer.effectDiscard(
+  HttpServer.addressFormattedWith((address) =>
+    Effect.logInfo("user gateway listening").pipe(Effect.annotateLogs("address", address)))
+)
+
+const Main = Listening.pipe(
+  Layer.provideMerge(Server),
+  Layer.provide(Sessions.Live),
+  Layer.provide(BootstrapAdminLive),
+  Layer.provideMerge(Services)
+)
+
+/** A start-up failure (a bad variable, an unreachable database) is one readable log line and exit code 1. */
+const program = Layer.launch(Main).pipe(
+  Effect.tapErrorCause((cause) =>
+    Cause.isInterruptedOnly(cause) ? Effect.void : Effect.logError(`user-gateway stopped: ${Cause.pretty(cause)}`)),
+  Effect.provide(loggingFor("user-gateway"))
+)
+
+NodeRuntime.runMain(program, { disablePrettyLogger: true, disableErrorReporting: true })

@@ -1,0 +1,57 @@
+import { HttpApi, HttpApiEndpoint, HttpApiGroup, HttpApiSchema } from "@effect/platform"
+import { Identifier } from "../../schema/ids.ts"
+import {
+  BadRequest,
+  Conflict,
+  Forbidden,
+  ImageUnavailable,
+  NotFound,
+  PayloadTooLarge,
+  ServiceUnavailable,
+  TooManyRequests,
+  Unauthorized,
+  UnsupportedPayloadVersion
+} from "../../schema/problem.ts"
+import { JobStatus, RunJobResponse } from "../../schema/worker.ts"
+
+/**
+ * The Worker API contract (worker-node.md §6). The run payload is decoded by the handler rather than by HttpApi:
+ * the documented check order puts the schema before the version and readiness checks, and an empty body must be
+ * a 400, which HttpApi's own payload reading turns into a 500.
+ */
+
+const Text = HttpApiSchema.Text()
+const jobIdParam = HttpApiSchema.param("job_id", Identifier)
+
+export class HealthGroup extends HttpApiGroup.make("health")
+  .add(HttpApiEndpoint.get("healthz", "/healthz").addSuccess(Text))
+  .add(HttpApiEndpoint.get("readyz", "/readyz").addSuccess(Text).addError(Text, { status: 503 }))
+{}
+
+/** Every jobs endpoint needs `Authorization: Bearer <token>`; the check runs before the body is read. */
+export class JobsGroup extends HttpApiGroup.make("jobs")
+  .add(
+    HttpApiEndpoint.post("run")`/v1/worker/jobs:run`
+      .addSuccess(RunJobResponse)
+      .addError(BadRequest)
+      .addError(UnsupportedPayloadVersion)
+      .addError(Forbidden)
+      .addError(Conflict)
+      .addError(PayloadTooLarge)
+      .addError(ImageUnavailable)
+      .addError(TooManyRequests)
+      .addError(ServiceUnavailable)
+  )
+  .add(HttpApiEndpoint.get("status")`/v1/worker/jobs/${jobIdParam}`.addSuccess(JobStatus).addError(NotFound))
+  .add(
+    HttpApiEndpoint.post("cancel")`/v1/worker/jobs/${jobIdParam}/cancel`
+      .addSuccess(HttpApiSchema.NoContent)
+      .addError(NotFound)
+  )
+  .addError(Unauthorized)
+{}
+
+export class WorkerApi extends HttpApi.make("worker-api").add(HealthGroup).add(JobsGroup) {}
+
+/** Paths under this prefix need the bearer token. */
+export const PROTECTED_PREFIX = "/v1/worker/"

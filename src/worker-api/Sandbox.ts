@@ -1,0 +1,134 @@
+import { Duration, Effect, Schedule } from "effect"
+import type { CapturedOutput, ContainerRuntimeShape, ContainerSpec } from "../../layers/ContainerRuntime.ts"
+import type { Identifier } from "../../schema/ids.ts"
+import type { SandboxJob } from "../../schema/worker.ts"
+import type { WorkerSettings } from "./Settings.ts"
+
+/**
+ * The sandbox container (worker-node.md §7): the locked-down create options, and one run raced against the job's
+ * timeout and a stop request (cancel, shutdown). The container is removed by the scope whatever happens, the
+ * request's fate included: this runs in a fiber the worker owns.
+ */
+
+export const WORKSPACE_MOUNT = "/workspace"
+export const STOP_GRACE = Duration.seconds(2)
+/** After the exit, how long the output streams may take to drain. */
+const DRAIN_TIMEOUT = Duration.seconds(2)
+
+export const sandboxLabels = (nodeSlug: string, taskId: Identifier, jobId: Identifier) => ({
+  "io.cynode.node": nodeSlug,
+  "io.cynode.role": "sandbox",
+  "io.cynode.task_id": taskId,
+  "io.cynode.job_id": jobId
+})
+
+export const containerName = (jobId: Identifier) => `cynode-job-${jobId}`
+
+/**
+ * Exactly the three context variables plus the job's own env; the reserved keys are written last, so a job cannot
+ * forge them. Nothing of this process's environment is passed on.
+ */
+export const sandboxEnv = (taskId: Identifier, jobId: Identifier, env: Readonly<Record<string, string>> = {}) => ({
+  ...env,
+  CYNODE_TASK_ID: taskId,
+  CYNODE_JOB_ID: jobId,
+  CYNODE_WORKSPACE_DIR: WORKSPACE_MOUNT
+})
+
+export const sandboxSpec = (
+  settings: WorkerSettings,
+  job: { readonly task_id: Identifier; readonly job_id: Identifier; readonly sandbox: SandboxJob },
+  workspace: string
+): ContainerSpec => ({
+  image: job.sandbox.image,
+  cmd: job.sandbox.command,
+  env: sandboxEnv(job.task_id, job.job_id, job.sandbox.env),
+  workingDir: WORKSPACE_MOUNT,
+  user: settings.sandboxUser,
+  name: containerName(job.job_id),
+  labels: sandboxLabels(settings.nodeSlug, job.task_id, job.job_id),
+  binds: [`${workspace}:${WORKSPACE_MOUNT}:rw`],
+  // Phase 1: `none`, `restricted` and an absent policy all mean no network at all.
+  networkMode: "none",
+  memoryBytes: settings.memoryBytes,
+  pidsLimit: settings.pidsLimit,
+  ulimits: { nofile: settings.nofile, nproc: settings.nproc },
+  capDrop: ["ALL"],
+  securityOpt: ["no-new-privileges"],
+  // Output comes from the attach stream; the engine keeps no log file of it.
+  logDriver: "none"
+})
+
+export type StopReason = "cancel" | "shutdown"
+
+export type SandboxEnding =
+  | { readonly _tag: "Exited"; readonly exitCode: number }
+  | { readonly _tag: "TimedOut" }
+  | { readonly _tag: "Stopped"; readonly reason: StopReason }
+  /** The engine refused to start the process (executable not found, bad user, …). */
+  | { readonly _tag: "StartFailed"; readonly message: string }
+
+export interface SandboxRun {
+  readonly ending: SandboxEnding
+  readonly output: CapturedOutput
+  readonly startedAt: Date
+  readonly endedAt: Date
+}
+
+export interface SandboxRunOptions {
+  readonly timeout: Duration.DurationInput
+  readonly maxOutputBytes: number
+  /** Completes when the job must stop early; its value says why. */
+  readonly stopRequested: Effect.Effect<StopReason>
+}
+
+/**
+ * create, attach, start, then the exit raced against the timeout and a stop request; on either, `stop` (2 s grace,
+ * then SIGKILL) and wait. The runtime's own `run` has no stop request, hence this variant built from its parts.
+ */
+export const runSandbox = (runtime: ContainerRuntimeShape, spec: ContainerSpec, options: SandboxRunOptions) =>
+  Effect.scoped(
+    Effect.gen(function*() {
+      const caps = { stdout: options.maxOutputBytes, stderr: options.maxOutputBytes }
+      const id = yield* Effect.acquireRelease(runtime.create(spec), (id) => removeReliably(runtime, id))
+      const attachment = yield* runtime.attach(id, caps)
+      const startedAt = new Date()
+      const started = yield* Effect.either(runtime.start(id))
+      if (started._tag === "Left") {
+        return {
+          ending: { _tag: "StartFailed", message: started.left.message },
+          output: yield* attachment.snapshot,
+          startedAt,
+          endedAt: new Date()
+        } satisfies SandboxRun
+      }
+      const exited = attachment.closed.pipe(
+        Effect.zipRight(runtime.inspect(id)),
+        Effect.flatMap((d) => (d.running ? runtime.wait(id) : Effect.succeed(d.exitCode))),
+        Effect.map((exitCode): SandboxEnding => ({ _tag: "Exited", exitCode }))
+      )
+      const timedOut: Effect.Effect<SandboxEnding> = Effect.as(Effect.sleep(options.timeout), { _tag: "TimedOut" })
+      const stopped = Effect.map(options.stopRequested, (reason): SandboxEnding => ({ _tag: "Stopped", reason }))
+      const first = yield* Effect.raceAll([exited, timedOut, stopped])
+      if (first._tag !== "Exited") {
+        yield* runtime.stop(id, STOP_GRACE).pipe(Effect.zipRight(runtime.wait(id)), Effect.ignoreLogged)
+      }
+      const endedAt = new Date()
+      const output = yield* attachment.closed.pipe(
+        Effect.timeoutTo({ duration: DRAIN_TIMEOUT, onSuccess: Effect.succeed, onTimeout: () => attachment.snapshot }),
+        Effect.flatten
+      )
+      return { ending: first, output, startedAt, endedAt } satisfies SandboxRun
+    })
+  )
+
+/** Removal with retries; a container that still resists is left to the periodic reaper. */
+export const removeReliably = (runtime: ContainerRuntimeShape, id: string) =>
+  runtime.remove(id).pipe(
+    Effect.retry({ times: 3, schedule: Schedule.spaced("200 millis") }),
+    Effect.catchAll((e) =>
+      Effect.logWarning("sandbox container not removed; the reaper will retry").pipe(
+        Effect.annotateLogs({ container_id: id, error: e.message })
+      )
+    )
+  )

@@ -1,0 +1,76 @@
+import { Data, Effect } from "effect"
+import { access, chmod, chown, constants, lstat, mkdir, realpath } from "node:fs/promises"
+import { join, sep } from "node:path"
+import type { Identifier } from "../../schema/ids.ts"
+
+/**
+ * Host-side job directories (worker-node.md §7): `<mount_root>/<job_id>/` (0700, holds `job.json`) and its
+ * `workspace/`, bind-mounted at `/workspace`. Job ids are already valid identifiers (no `/`, no `..`); the resolved
+ * path is still checked to lie under the mount root, so a planted symlink cannot redirect a mount.
+ */
+
+export class WorkspaceError extends Data.TaggedError("WorkspaceError")<{ readonly message: string }> {}
+
+const fsError = (what: string) => (cause: unknown) =>
+  new WorkspaceError({ message: `${what}: ${cause instanceof Error ? cause.message : String(cause)}` })
+
+/** Creates the mount root (0700) when missing and checks it is writable; returns its real path. */
+export const ensureMountRoot = (mountRoot: string) =>
+  Effect.tryPromise({
+    try: async () => {
+      await mkdir(mountRoot, { recursive: true, mode: 0o700 })
+      await access(mountRoot, constants.W_OK)
+      return realpath(mountRoot)
+    },
+    catch: fsError(`mount root ${mountRoot} is not usable`)
+  })
+
+/** Writable by this process right now (the readiness probe). */
+export const mountRootWritable = (mountRoot: string) =>
+  Effect.tryPromise({ try: () => access(mountRoot, constants.W_OK), catch: fsError("mount root not writable") })
+
+/** `<mount_root>/<job_id>`, created 0700 if needed; refuses anything that is not a plain directory there. */
+export const ensureJobDir = (mountRoot: string, jobId: Identifier) =>
+  Effect.tryPromise({
+    try: async () => {
+      const dir = join(mountRoot, jobId)
+      await mkdir(dir, { mode: 0o700 }).catch((e: NodeJS.ErrnoException) => {
+        if (e.code !== "EEXIST") throw e
+      })
+      const info = await lstat(dir)
+      if (!info.isDirectory()) throw new Error(`${dir} is not a directory`)
+      return dir
+    },
+    catch: fsError(`cannot create the job directory for ${jobId}`)
+  })
+
+const parseUser = (user: string): { readonly uid: number; readonly gid: number } => {
+  const [uid, gid] = user.split(":").map(Number)
+  return { uid: uid ?? 65532, gid: gid ?? uid ?? 65532 }
+}
+
+/**
+ * Creates `<mount_root>/<job_id>/workspace`, writable by the sandbox user (chown when we are root, else 0777), and
+ * returns its path after checking that it resolves under the mount root.
+ */
+export const prepareWorkspace = (mountRoot: string, jobId: Identifier, sandboxUser: string) =>
+  Effect.flatMap(ensureJobDir(mountRoot, jobId), (dir) =>
+    Effect.tryPromise({
+      try: async () => {
+        const root = await realpath(mountRoot)
+        const workspace = join(dir, "workspace")
+        await mkdir(workspace, { mode: 0o700 })
+        const resolved = await realpath(workspace)
+        if (resolved !== join(root, jobId, "workspace") || !resolved.startsWith(root + sep)) {
+          throw new Error(`${workspace} resolves outside the mount root`)
+        }
+        if (process.getuid?.() === 0) {
+          const { gid, uid } = parseUser(sandboxUser)
+          await chown(resolved, uid, gid)
+        } else {
+          await chmod(resolved, 0o777)
+        }
+        return resolved
+      },
+      catch: fsError(`cannot prepare the workspace for ${jobId}`)
+    }))
