@@ -72,7 +72,10 @@ const cliOnce = (argv: ReadonlyArray<string>, lostOutput: { count: number }) =>
 const apiRunOnce = (rt: ContainerRuntimeShape) =>
   timed(
     rt.run({ image: SANDBOX_IMAGE, cmd: COMMAND, labels: LABELS }, { timeout: "30 seconds" }).pipe(
-      Effect.filterOrDie((r) => r.exitCode === 0 && Buffer.from(r.stdout).toString() === "hello\n", () => new Error("unexpected output"))
+      Effect.filterOrDie(
+        (r) => r.exitCode === 0 && Buffer.from(r.stdout).toString() === "hello\n",
+        () => new Error("unexpected output")
+      )
     )
   )
 
@@ -91,9 +94,8 @@ const apiWaitOnce = (rt: ContainerRuntimeShape, steps: Record<string, Array<numb
     yield* rt.remove(id)
     const t5 = performance.now()
     if (code !== 0 || Buffer.from(out.stdout).toString() !== "hello\n") return yield* Effect.dieMessage("unexpected output")
-    for (const [name, ms] of [["create", t1 - t0], ["start", t2 - t1], ["wait", t3 - t2], ["logs", t4 - t3], ["remove", t5 - t4]] as const) {
-      ;(steps[name] ??= []).push(ms)
-    }
+    const timings = { create: t1 - t0, start: t2 - t1, wait: t3 - t2, logs: t4 - t3, remove: t5 - t4 }
+    for (const [name, ms] of Object.entries(timings)) (steps[name] ??= []).push(ms)
     return t5 - t0
   })
 
@@ -127,10 +129,12 @@ const main = Effect.gen(function* () {
     return
   }
   console.log(`container floor on ${result.engine} (${result.endpoint}), medians over ${result.cli.runs} runs`)
-  console.log(`  cli       ${result.cli.medianMs.toFixed(1).padStart(7)} ms  (p95 ${result.cli.p95Ms} ms)  ${result.cli.command}`)
+  const line = (name: string, s: Stats, what: string) =>
+    console.log(`  ${name.padEnd(9)} ${s.medianMs.toFixed(1).padStart(7)} ms  (p95 ${s.p95Ms} ms)  ${what}`)
+  line("cli", result.cli, result.cli.command)
   if (result.cli.outputLost > 0) console.log(`            (the CLI lost the output of ${result.cli.outputLost} runs)`)
-  console.log(`  api-run   ${result.apiRun.medianMs.toFixed(1).padStart(7)} ms  (p95 ${result.apiRun.p95Ms} ms)  create+attach+start+exit+remove`)
-  console.log(`  api-wait  ${result.apiWait.medianMs.toFixed(1).padStart(7)} ms  (p95 ${result.apiWait.p95Ms} ms)  create+start+wait+logs+remove`)
+  line("api-run", result.apiRun, "create+attach+start+exit+remove")
+  line("api-wait", result.apiWait, "create+start+wait+logs+remove")
   console.log(`            steps: ${Object.entries(result.apiWait.steps).map(([k, v]) => `${k} ${v} ms`).join(", ")}`)
   console.log(`  api-run / cli = ${result.ratioApiRunToCli}`)
 })

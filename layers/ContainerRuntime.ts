@@ -186,6 +186,8 @@ const dockerFor = (endpoint: Endpoint): Docker =>
     ? new Docker({ socketPath: endpoint.socketPath, host: undefined })
     : new Docker({ host: endpoint.host, port: endpoint.port, protocol: "http" })
 
+const containerPath = (id: string) => `/containers/${encodeURIComponent(id)}`
+
 /** The two streams' caps from one per-stream byte limit. */
 const capsOf = (maxBytes: number): OutputCaps => ({ stdout: maxBytes, stderr: maxBytes })
 
@@ -215,7 +217,9 @@ export const make = (options: DiscoveryOptions): Effect.Effect<ContainerRuntimeS
     )
     const detected = yield* version.pipe(
       Effect.catchTag("ContainerFailed", (e) =>
-        Effect.fail(new RuntimeUnavailable({ message: `${url} answered a ping but not GET /version: ${e.message}`, tried: [url] }))
+        Effect.fail(
+          new RuntimeUnavailable({ message: `${url} answered a ping but not GET /version: ${e.message}`, tried: [url] })
+        )
       )
     )
 
@@ -263,7 +267,8 @@ export const make = (options: DiscoveryOptions): Effect.Effect<ContainerRuntimeS
       ).pipe(
         Effect.timeoutFail({
           duration: timeout,
-          onTimeout: () => new ImageMissing({ image, message: `pulling ${image} took longer than ${Duration.format(Duration.decode(timeout))}` })
+          onTimeout: () =>
+            new ImageMissing({ image, message: `pulling ${image} took longer than ${Duration.format(Duration.decode(timeout))}` })
         })
       )
 
@@ -275,7 +280,10 @@ export const make = (options: DiscoveryOptions): Effect.Effect<ContainerRuntimeS
                 Effect.mapError((e) =>
                   e._tag === "ImageMissing"
                     ? e
-                    : new ImageMissing({ image, message: `image ${image} is not present locally and could not be pulled: ${e.message}` })
+                    : new ImageMissing({
+                        image,
+                        message: `image ${image} is not present locally and could not be pulled: ${e.message}`
+                      })
                 ),
                 Effect.zipRight(inspectImage(image))
               )
@@ -297,7 +305,9 @@ export const make = (options: DiscoveryOptions): Effect.Effect<ContainerRuntimeS
       )
 
     const inspect = (id: string) =>
-      engineCall("inspect", containerError("inspect", id, url), (abortSignal) => docker.getContainer(id).inspect({ abortSignal })).pipe(
+      engineCall("inspect", containerError("inspect", id, url), (abortSignal) =>
+        docker.getContainer(id).inspect({ abortSignal })
+      ).pipe(
         Effect.map(
           (raw): ContainerDetails => ({
             id: raw.Id,
@@ -320,12 +330,14 @@ export const make = (options: DiscoveryOptions): Effect.Effect<ContainerRuntimeS
     // cleanup and "exited" after it, so either ends the wait. Docker: the compatible wait (prompt there), as JSON.
     const waitPath = (id: string) =>
       detected.engine === "podman"
-        ? `${LIBPOD}/containers/${encodeURIComponent(id)}/wait?condition=stopped&condition=exited&interval=${WAIT_INTERVAL}`
-        : `/containers/${encodeURIComponent(id)}/wait`
+        ? `${LIBPOD}${containerPath(id)}/wait?condition=stopped&condition=exited&interval=${WAIT_INTERVAL}`
+        : `${containerPath(id)}/wait`
     const exitCodeOf = detected.engine === "podman" ? PodmanWaitAnswer : DockerWaitAnswer
 
     const wait = (id: string) =>
-      engineCall("wait", containerError("wait", id, url), (signal) => call(endpoint, { method: "POST", path: waitPath(id), signal })).pipe(
+      engineCall("wait", containerError("wait", id, url), (signal) =>
+        call(endpoint, { method: "POST", path: waitPath(id), signal })
+      ).pipe(
         Effect.flatMap((body) => Schema.decodeUnknown(exitCodeOf)(body.toString("utf8"))),
         Effect.catchTag("ParseError", (e) => Effect.fail(containerError("wait", id, url)(e)))
       )
@@ -333,7 +345,7 @@ export const make = (options: DiscoveryOptions): Effect.Effect<ContainerRuntimeS
     const attach = (id: string, caps: OutputCaps) =>
       Effect.acquireRelease(
         engineCall("attach", startError("attach", id, url), (signal) =>
-          upgrade(endpoint, { method: "POST", path: `/containers/${encodeURIComponent(id)}/attach?stream=1&stdout=1&stderr=1`, signal })
+          upgrade(endpoint, { method: "POST", path: `${containerPath(id)}/attach?stream=1&stdout=1&stderr=1`, signal })
         ).pipe(Effect.map((stream) => readFramed(stream, caps))),
         (reader) => Effect.sync(() => reader.close())
       ).pipe(
@@ -347,7 +359,7 @@ export const make = (options: DiscoveryOptions): Effect.Effect<ContainerRuntimeS
 
     const logs = (id: string, caps: OutputCaps) =>
       engineCall("logs", containerError("logs", id, url), async (signal) => {
-        const stream = await open(endpoint, { method: "GET", path: `/containers/${encodeURIComponent(id)}/logs?stdout=1&stderr=1`, signal })
+        const stream = await open(endpoint, { method: "GET", path: `${containerPath(id)}/logs?stdout=1&stderr=1`, signal })
         return readFramed(stream, caps).closed
       })
 
@@ -355,7 +367,9 @@ export const make = (options: DiscoveryOptions): Effect.Effect<ContainerRuntimeS
     const alreadyStopped = (e: OnContainer) => e._tag === "ContainerFailed" && e.status === 304
 
     const kill = (id: string, signal = "SIGKILL") =>
-      engineCall("kill", containerError("kill", id, url), (abortSignal) => docker.getContainer(id).kill({ signal, abortSignal })).pipe(
+      engineCall("kill", containerError("kill", id, url), (abortSignal) =>
+        docker.getContainer(id).kill({ signal, abortSignal })
+      ).pipe(
         Effect.asVoid,
         Effect.catchIf(alreadyStopped, () => Effect.void)
       )
@@ -380,7 +394,13 @@ export const make = (options: DiscoveryOptions): Effect.Effect<ContainerRuntimeS
       ).pipe(
         Effect.map((list) =>
           list.map(
-            (c): ContainerSummary => ({ id: c.Id, names: c.Names.map((n) => n.replace(/^\//, "")), image: c.Image, state: c.State, labels: c.Labels })
+            (c): ContainerSummary => ({
+              id: c.Id,
+              names: c.Names.map((n) => n.replace(/^\//, "")),
+              image: c.Image,
+              state: c.State,
+              labels: c.Labels
+            })
           )
         )
       )
@@ -424,7 +444,8 @@ export const make = (options: DiscoveryOptions): Effect.Effect<ContainerRuntimeS
             Effect.timeoutOption(DRAIN_TIMEOUT),
             Effect.flatMap(Option.match({ onSome: Effect.succeed, onNone: () => attachment.snapshot }))
           )
-          return { ...output, containerId: id, exitCode, startedAt, endedAt, timedOut: Option.isNone(finished) } satisfies RunResult
+          const timedOut = Option.isNone(finished)
+          return { ...output, containerId: id, exitCode, startedAt, endedAt, timedOut } satisfies RunResult
         })
       ).pipe(Effect.withSpan("ContainerRuntime.run", { attributes: { image: spec.image } }))
 

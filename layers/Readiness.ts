@@ -22,8 +22,8 @@ export const dispatchableCondition = (sql: SqlClient.SqlClient) =>
 
 export const inferencePathCondition = (sql: SqlClient.SqlClient) =>
   sql`(COALESCE(n.issued_inference, false)
-    OR (COALESCE((c.capability_snapshot #>> '{inference,existing_service}')::boolean, false)
-      AND COALESCE((c.capability_snapshot #>> '{inference,running}')::boolean, false)))`
+    OR COALESCE(c.capability_snapshot #> '{inference,existing_service}' = 'true'::jsonb
+      AND c.capability_snapshot #> '{inference,running}' = 'true'::jsonb, false))`
 
 export interface DispatchableNode {
   readonly id: string
@@ -81,7 +81,9 @@ export class Readiness extends Context.Tag("cynode/Readiness")<Readiness, {
       const dispatchableNodes = sql<DispatchableNode>`
         SELECT n.id::text AS id, n.node_slug, n.worker_api_target_url,
           ${inferencePathCondition(sql)} AS inference_path,
-          (c.capability_snapshot #>> '{sandbox,max_concurrency}')::int AS max_concurrency
+          CASE WHEN jsonb_typeof(c.capability_snapshot #> '{sandbox,max_concurrency}') = 'number'
+            THEN LEAST((c.capability_snapshot #>> '{sandbox,max_concurrency}')::numeric, 2147483647)::int
+          END AS max_concurrency
         FROM nodes n LEFT JOIN node_capabilities c ON c.node_id = n.id
         WHERE ${dispatchableCondition(sql)}
         ORDER BY n.node_slug`.pipe(Effect.orDie, Effect.withSpan("Readiness.dispatchableNodes"))

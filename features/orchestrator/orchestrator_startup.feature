@@ -7,6 +7,7 @@ Feature: Control plane startup and readiness
     Given a running control plane
     Then /healthz answers 200 "ok"
     And /readyz answers 503 "no inference path: no node registered"
+    And the control plane has created the bootstrap admin with an Argon2id password
 
   Scenario: Readiness follows the node's config ack
     Given a running control plane

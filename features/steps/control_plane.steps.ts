@@ -528,6 +528,17 @@ Then("\\/readyz answers {int} mentioning {string}", async function(this: object,
   assert.ok(res.text.includes(text), res.text)
 })
 
+Then("the control plane has created the bootstrap admin with an Argon2id password", async function(this: object) {
+  const rows = await harnessOf(this).query<{ is_active: boolean; hash_alg: string; hash: string }>(
+    `SELECT u.is_active, c.hash_alg, convert_from(c.password_hash, 'UTF8') AS hash
+     FROM users u JOIN password_credentials c ON c.user_id = u.id WHERE u.handle = 'admin'`
+  )
+  assert.equal(rows.length, 1)
+  assert.equal(rows[0]?.is_active, true)
+  assert.equal(rows[0]?.hash_alg, "argon2id")
+  assert.match(rows[0]?.hash ?? "", /^\$argon2id\$/)
+})
+
 const startupEnv = async (world: object) => {
   const db = await createTestDatabase({ migrate: false })
   stateOf(world).emptyDatabase = db

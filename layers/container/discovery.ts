@@ -52,7 +52,8 @@ export const discover = (options: DiscoveryOptions) =>
   Effect.gen(function* () {
     const mode = options.podmanService ?? "auto"
     const pingMs = Duration.toMillis(Duration.decode(options.pingTimeout ?? "2 seconds"))
-    const explicitName = options.socket !== undefined ? "CYNODE_CONTAINER_SOCKET" : options.dockerHost !== undefined ? "DOCKER_HOST" : undefined
+    const explicitName =
+      options.socket !== undefined ? "CYNODE_CONTAINER_SOCKET" : options.dockerHost !== undefined ? "DOCKER_HOST" : undefined
     const explicitValue = options.socket ?? options.dockerHost
     let explicit: Endpoint | undefined
     if (explicitName !== undefined && explicitValue !== undefined) {

@@ -43,7 +43,10 @@ export type ContainerError = RuntimeUnavailable | ImageMissing | ContainerNotFou
 
 // Mapping engine failures (dockerode errors, our EngineStatusError, Node socket errors) to the classes above.
 
-const CONNECTION_CODES = new Set(["ECONNREFUSED", "ENOENT", "EACCES", "EPERM", "ECONNRESET", "EPIPE", "ENOTSOCK", "ETIMEDOUT", "EHOSTUNREACH", "ENETUNREACH", "EAI_AGAIN", "ENOTFOUND"])
+const CONNECTION_CODES = new Set([
+  "ECONNREFUSED", "ENOENT", "EACCES", "EPERM", "ECONNRESET", "EPIPE", "ENOTSOCK",
+  "ETIMEDOUT", "EHOSTUNREACH", "ENETUNREACH", "EAI_AGAIN", "ENOTFOUND"
+])
 
 const field = (e: unknown, key: string): unknown =>
   typeof e === "object" && e !== null && key in e ? (e as Record<string, unknown>)[key] : undefined
@@ -69,6 +72,11 @@ const connectionFailure = (e: unknown, operation: string, endpoint: string): Run
   })
 }
 
+// Podman answers some state conflicts with 500 where Docker says 409; recognise them by their message.
+const PODMAN_CONFLICTS = [/container state improper/i, /is already in use/i]
+const isConflict = (status: number | undefined, message: string) =>
+  status === 409 || (status === 500 && PODMAN_CONFLICTS.some((re) => re.test(message)))
+
 /** For operations on an existing container: 404 means the container is gone. */
 export const containerError = (operation: string, id: string, endpoint: string) =>
   (e: unknown): ContainerNotFound | ContainerConflict | ContainerFailed | RuntimeUnavailable => {
@@ -77,7 +85,7 @@ export const containerError = (operation: string, id: string, endpoint: string) 
     const status = statusOf(e)
     const message = messageOf(e)
     if (status === 404) return new ContainerNotFound({ id, message })
-    if (status === 409) return new ContainerConflict({ operation, target: id, message })
+    if (isConflict(status, message)) return new ContainerConflict({ operation, target: id, message })
     return new ContainerFailed({ operation, target: id, status: status ?? 0, message })
   }
 
@@ -101,7 +109,7 @@ export const imageError = (operation: string, image: string, endpoint: string, n
     const status = statusOf(e)
     const message = messageOf(e)
     if (status === 404) return new ImageMissing({ image, message: `image ${image} is not present locally: ${message}` })
-    if (status === 409) return new ContainerConflict({ operation, target: name, message })
+    if (isConflict(status, message)) return new ContainerConflict({ operation, target: name, message })
     return new ContainerFailed({ operation, target: name, status: status ?? 0, message })
   }
 

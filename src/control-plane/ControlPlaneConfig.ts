@@ -1,4 +1,4 @@
-import { Config, Context, Effect, Layer, Option, type Redacted } from "effect"
+import { Config, Context, Layer, Option, type Redacted } from "effect"
 import { baseUrl, goDuration, listenAddress, secret } from "../../layers/Config.ts"
 import type { ListenAddress } from "../../layers/Http.ts"
 
@@ -43,5 +43,5 @@ export const settingsConfig: Config.Config<ControlPlaneSettings> = Config.all({
 })
 
 export class ControlPlaneConfig extends Context.Tag("cynode/ControlPlaneConfig")<ControlPlaneConfig, ControlPlaneSettings>() {
-  static readonly Live = Layer.effect(ControlPlaneConfig, Effect.suspend(() => settingsConfig))
+  static readonly Live = Layer.effect(ControlPlaneConfig, settingsConfig)
 }

@@ -1,5 +1,6 @@
-import { Effect, Layer, Option, Redacted } from "effect"
+import { Effect, Layer, Option, Redacted, Schema } from "effect"
 import { Jwt } from "../../layers/Jwt.ts"
+import { Uuid } from "../../schema/ids.ts"
 import { NotFound, Unauthorized } from "../../schema/problem.ts"
 import { NodeAuth } from "./NodesApi.ts"
 import { NodesRepo } from "./NodesRepo.ts"
@@ -9,7 +10,7 @@ import { NodesRepo } from "./NodesRepo.ts"
 /** Audience of node tokens, so a node token is never accepted as a user token and vice versa. */
 export const NODE_AUDIENCE = "cynode-node"
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
+const isUuid = Schema.is(Uuid)
 
 const invalid = new Unauthorized({ detail: "Invalid or expired token" })
 
@@ -31,7 +32,7 @@ export const NodeAuthLive = Layer.effect(
           if (verified._tag === "Left") return yield* refuse(verified.left.reason)
           const claims = verified.right
           const nodeId = claims.node_id
-          if (typeof nodeId !== "string" || !UUID.test(nodeId) || claims.sub !== nodeId) return yield* refuse("claims")
+          if (typeof nodeId !== "string" || !isUuid(nodeId) || claims.sub !== nodeId) return yield* refuse("claims")
           const node = yield* repo.findById(nodeId)
           if (Option.isNone(node)) return yield* new NotFound({ detail: "Node not found" })
           // Re-registration rotates the JWT: only the most recently issued one is accepted.

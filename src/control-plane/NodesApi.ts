@@ -6,11 +6,15 @@ import {
   Conflict,
   Forbidden,
   NotFound,
+  PayloadTooLarge,
   Unauthorized,
   UnsupportedPayloadVersion
 } from "../../schema/problem.ts"
 
-/** The control plane's HTTP contract (control-plane.md §3); handlers live in NodesHttp.ts and HealthHttp.ts. */
+/**
+ * The control plane's HTTP contract (control-plane.md §3); handlers live in NodesHttp.ts and HealthHttp.ts.
+ * 413 is answered by layers/Http.ts before a handler runs; it is listed here for the OpenAPI document.
+ */
 
 /** The node a request is authenticated as (from its node JWT). */
 export class CurrentNode extends Context.Tag("cynode/CurrentNode")<CurrentNode, {
@@ -77,6 +81,7 @@ export class NodesGroup extends HttpApiGroup.make("nodes")
       .addError(BadRequest)
       .addError(UnsupportedPayloadVersion)
       .addError(Unauthorized)
+      .addError(PayloadTooLarge)
       .middleware(RegistrationPsk)
   )
   .add(
@@ -92,6 +97,7 @@ export class NodesGroup extends HttpApiGroup.make("nodes")
       .addError(BadRequest)
       .addError(UnsupportedPayloadVersion)
       .addError(Conflict)
+      .addError(PayloadTooLarge)
       .middleware(NodeAuth)
   )
   .add(
@@ -100,6 +106,7 @@ export class NodesGroup extends HttpApiGroup.make("nodes")
       .addSuccess(HttpApiSchema.NoContent)
       .addError(BadRequest)
       .addError(UnsupportedPayloadVersion)
+      .addError(PayloadTooLarge)
       .middleware(NodeAuth)
   )
   .add(

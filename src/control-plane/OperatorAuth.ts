@@ -1,5 +1,6 @@
-import { Effect, Layer, Option, Redacted } from "effect"
+import { Effect, Layer, Option, Redacted, Schema } from "effect"
 import { Jwt } from "../../layers/Jwt.ts"
+import { Uuid } from "../../schema/ids.ts"
 import { Forbidden, Unauthorized } from "../../schema/problem.ts"
 import { OperatorAuth } from "./NodesApi.ts"
 import { OperatorsRepo } from "./OperatorsRepo.ts"
@@ -9,7 +10,7 @@ import { OperatorsRepo } from "./OperatorsRepo.ts"
  * must still be active (a revoked session's access token is refused everywhere, DECISIONS.md), for handle `admin`.
  */
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
+const isUuid = Schema.is(Uuid)
 const ADMIN_HANDLE = "admin"
 const invalid = new Unauthorized({ detail: "Invalid or expired token" })
 
@@ -25,7 +26,7 @@ export const OperatorAuthLive = Layer.effect(
           if (raw === "") return yield* new Unauthorized({ detail: "Missing authorization header" })
           const claims = yield* jwt.verify(raw, { tokenType: "access" }).pipe(Effect.mapError(() => invalid))
           const { sid, sub } = claims
-          if (typeof sid !== "string" || !UUID.test(sid) || typeof sub !== "string" || !UUID.test(sub)) {
+          if (typeof sid !== "string" || !isUuid(sid) || typeof sub !== "string" || !isUuid(sub)) {
             return yield* invalid
           }
           const user = yield* repo.activeSessionUser(sid, sub)

@@ -70,7 +70,13 @@ layer(ContainerRuntime.Live, { excludeTestServices: true, timeout: "30 seconds" 
     Effect.gen(function* () {
       const rt = yield* ContainerRuntime
       const result = yield* rt.run(
-        { image: IMAGE, cmd: ["sh", "-c", "ls /sys/class/net; pwd; id -u"], workingDir: "/workspace", user: "65532:65532", labels: TEST_LABEL },
+        {
+          image: IMAGE,
+          cmd: ["sh", "-c", "ls /sys/class/net; pwd; id -u"],
+          workingDir: "/workspace",
+          user: "65532:65532",
+          labels: TEST_LABEL
+        },
         { timeout: "20 seconds" }
       )
       expect(text(result.stdout)).toBe("lo\n/workspace\n65532\n")
@@ -154,6 +160,24 @@ layer(ContainerRuntime.Live, { excludeTestServices: true, timeout: "30 seconds" 
       expect(yield* leftovers(rt)).toEqual([])
     }))
 
+  it.effect("a taken name and killing a container that is not running are conflicts", () =>
+    Effect.gen(function* () {
+      const rt = yield* ContainerRuntime
+      const name = `cynode-test-${randomUUID()}`
+      const id = yield* rt.create({ image: IMAGE, name, cmd: ["true"], labels: TEST_LABEL })
+      yield* Effect.ensuring(
+        Effect.gen(function* () {
+          expect((yield* rt.inspect(id)).name).toBe(name)
+          const taken = yield* rt.create({ image: IMAGE, name, cmd: ["true"], labels: TEST_LABEL }).pipe(Effect.flip)
+          expect(taken._tag).toBe("ContainerConflict")
+          const notRunning = yield* rt.kill(id).pipe(Effect.flip)
+          expect(notRunning._tag).toBe("ContainerConflict")
+        }),
+        rt.remove(id).pipe(Effect.orDie)
+      )
+      expect(yield* leftovers(rt)).toEqual([])
+    }))
+
   it.effect("stop ends a running container within the grace period", () =>
     Effect.gen(function* () {
       const rt = yield* ContainerRuntime
@@ -181,7 +205,9 @@ layer(ContainerRuntime.Live, { excludeTestServices: true, timeout: "30 seconds" 
       expect(missing._tag).toBe("ImageMissing")
 
       const started = Date.now()
-      const unpullable = yield* rt.ensureImage("localhost/cynode-no-such-image:latest", { pull: true, pullTimeout: "10 seconds" }).pipe(Effect.flip)
+      const unpullable = yield* rt
+        .ensureImage("localhost/cynode-no-such-image:latest", { pull: true, pullTimeout: "10 seconds" })
+        .pipe(Effect.flip)
       expect(unpullable._tag).toBe("ImageMissing")
       expect(Date.now() - started).toBeLessThan(10_500)
 
@@ -195,7 +221,8 @@ describe("ContainerRuntime discovery", () => {
     Effect.gen(function* () {
       const socket = join(tmpdir(), `cynode-dead-${randomUUID()}.sock`)
       const started = Date.now()
-      const error = yield* Effect.scoped(ContainerRuntime.pipe(Effect.provide(ContainerRuntime.layer({ socket, podmanService: "never" })))).pipe(
+      const error = yield* ContainerRuntime.pipe(
+        Effect.provide(ContainerRuntime.layer({ socket, podmanService: "never" })),
         Effect.flip
       )
       expect(error._tag).toBe("RuntimeUnavailable")
@@ -206,9 +233,10 @@ describe("ContainerRuntime discovery", () => {
 
   it.live("a malformed socket setting is reported as such", () =>
     Effect.gen(function* () {
-      const error = yield* Effect.scoped(
-        ContainerRuntime.pipe(Effect.provide(ContainerRuntime.layer({ socket: "ftp://nowhere", podmanService: "never" })))
-      ).pipe(Effect.flip)
+      const error = yield* ContainerRuntime.pipe(
+        Effect.provide(ContainerRuntime.layer({ socket: "ftp://nowhere", podmanService: "never" })),
+        Effect.flip
+      )
       expect(error._tag).toBe("RuntimeUnavailable")
       expect(error.message).toContain("CYNODE_CONTAINER_SOCKET must be")
     }))
@@ -274,7 +302,11 @@ describe("engine plumbing", () => {
 
   it.prop(
     "demultiplexing is independent of how the stream is chunked, and caps keep exactly the first bytes",
-    { frames: Schema.Array(Frame), cuts: Schema.Array(Schema.Int.pipe(Schema.between(0, 4096))), cap: Schema.Int.pipe(Schema.between(0, 64)) },
+    {
+      frames: Schema.Array(Frame),
+      cuts: Schema.Array(Schema.Int.pipe(Schema.between(0, 4096))),
+      cap: Schema.Int.pipe(Schema.between(0, 64))
+    },
     ({ frames, cuts, cap }) => {
       const wire = encode(frames)
       const demuxer = new FrameDemuxer({ stdout: cap, stderr: cap })

@@ -1,0 +1,119 @@
+import { Data } from "effect"
+import type { FieldError } from "../../schema/problem.ts"
+
+/**
+ * Every way a CLI command can fail, each with its exit code and one readable message (docs/cli.md lists the codes).
+ * Secrets never appear in these messages.
+ */
+
+export const ExitCode = {
+  ok: 0,
+  /** Server error, unexpected answer, local file problem, or a system that is not ready. */
+  failed: 1,
+  /** Bad command line. */
+  usage: 2,
+  /** Not logged in, or the gateway refused the credentials or the token (401). */
+  authentication: 3,
+  /** The gateway refused the request (400, 403, 404, 409, 413, 429, ...). */
+  refused: 4,
+  /** The gateway (or control plane) could not be reached. */
+  unreachable: 5,
+  /** The task ended, but not `completed` (failed, canceled, superseded). */
+  taskNotCompleted: 6,
+  /** `--wait` gave up before the task ended. */
+  waitTimedOut: 7
+} as const
+
+/** A Problem Details (or other error) answer from a CyNode service. */
+export class ApiError extends Data.TaggedError("ApiError")<{
+  readonly status: number
+  readonly title: string
+  readonly detail: string
+  readonly errors?: ReadonlyArray<FieldError>
+  readonly retryAfterSeconds?: number
+}> {}
+
+export class NotLoggedIn extends Data.TaggedError("NotLoggedIn")<{ readonly reason: string }> {}
+
+export class Unreachable extends Data.TaggedError("Unreachable")<{ readonly url: string; readonly reason: string }> {}
+
+export class UnexpectedResponse extends Data.TaggedError("UnexpectedResponse")<{
+  readonly url: string
+  readonly status: number
+  readonly reason: string
+}> {}
+
+export class UsageError extends Data.TaggedError("UsageError")<{ readonly message: string }> {}
+
+export class LocalFileError extends Data.TaggedError("LocalFileError")<{ readonly path: string; readonly reason: string }> {}
+
+export class TaskNotCompleted extends Data.TaggedError("TaskNotCompleted")<{ readonly task: string; readonly status: string }> {}
+
+export class WaitTimedOut extends Data.TaggedError("WaitTimedOut")<{
+  readonly task: string
+  readonly status: string
+  readonly seconds: number
+}> {}
+
+export class NotReady extends Data.TaggedError("NotReady")<{ readonly services: ReadonlyArray<string> }> {}
+
+export type CliError =
+  | ApiError
+  | NotLoggedIn
+  | Unreachable
+  | UnexpectedResponse
+  | UsageError
+  | LocalFileError
+  | TaskNotCompleted
+  | WaitTimedOut
+  | NotReady
+
+export const exitCodeOf = (error: CliError): number => {
+  switch (error._tag) {
+    case "ApiError":
+      return error.status === 401 ? ExitCode.authentication : error.status >= 500 ? ExitCode.failed : ExitCode.refused
+    case "NotLoggedIn":
+      return ExitCode.authentication
+    case "Unreachable":
+      return ExitCode.unreachable
+    case "UsageError":
+      return ExitCode.usage
+    case "TaskNotCompleted":
+      return ExitCode.taskNotCompleted
+    case "WaitTimedOut":
+      return ExitCode.waitTimedOut
+    case "UnexpectedResponse":
+    case "LocalFileError":
+    case "NotReady":
+      return ExitCode.failed
+  }
+}
+
+/** The message printed on stderr, starting with `error: `. */
+export const describe = (error: CliError): string => {
+  switch (error._tag) {
+    case "ApiError": {
+      const lines = [`error: ${error.title}: ${error.detail}`]
+      for (const field of error.errors ?? []) lines.push(`  - ${field.path}: ${field.message}`)
+      if (error.retryAfterSeconds !== undefined) lines.push(`  retry after ${error.retryAfterSeconds} s`)
+      if (error.status === 401) lines.push("  (log in again with `cynode login`)")
+      return lines.join("\n")
+    }
+    case "NotLoggedIn":
+      return `error: not logged in: ${error.reason}`
+    case "Unreachable":
+      return `error: cannot reach ${error.url}: ${error.reason}`
+    case "UnexpectedResponse":
+      return `error: unexpected answer from ${error.url} (HTTP ${error.status}): ${error.reason}`
+    case "UsageError":
+      return `error: ${error.message}`
+    case "LocalFileError":
+      return `error: ${error.path}: ${error.reason}`
+    case "TaskNotCompleted":
+      return `error: task ${error.task} ended ${error.status}`
+    case "WaitTimedOut":
+      return `error: task ${error.task} is still ${error.status} after ${error.seconds} s (stopped waiting; it keeps running)`
+    case "NotReady":
+      return `error: not ready: ${error.services.join(", ")}`
+  }
+}
