@@ -23,8 +23,8 @@ import { managedLabels, toCreateOptions, type ContainerSpec } from "./container/
  * the worker API's sandboxes and the node manager's inference container. Every container it creates carries
  * `io.cynode.managed=true`, explicit nofile/nproc ulimits and no TTY (so output is framed and demultiplexed here).
  *
- * Learning that a container exited is the slow part on Podman (`platform.md`): the compatible wait polls every
- * 250 ms. `run` therefore attaches before start and treats the end of the attach stream as the exit signal, then
+ * Learning that a container exited is the slow part on Podman (`platform.md`): the compatible wait answers about
+ * 0.2 s after the exit (measured here). `run` therefore attaches before start and treats the end of the attach stream as the exit signal, then
  * reads the exit code with one inspect (falling back to a wait in the rare case the engine still says running).
  * The standalone `wait` uses Podman's libpod endpoint with a 20 ms interval, and the compatible wait on Docker.
  */

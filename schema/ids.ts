@@ -6,11 +6,19 @@ import { Schema } from "effect"
  */
 export const IDENTIFIER_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/
 
+const IDENTIFIER_CHARS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_."
+
 export const Identifier = Schema.String.pipe(
-  Schema.filter((s) =>
-    IDENTIFIER_PATTERN.test(s) && !s.includes("..")
-      ? true
-      : "must be 1-128 characters of letters, digits, '.', '_' or '-', start with a letter or digit, and not contain '..'"
+  Schema.filter(
+    (s) =>
+      IDENTIFIER_PATTERN.test(s) && !s.includes("..")
+        ? true
+        : "must be 1-128 characters of letters, digits, '.', '_' or '-', start with a letter or digit, and not contain '..'",
+    {
+      arbitrary: () => (fc) =>
+        fc.string({ unit: fc.constantFrom(...IDENTIFIER_CHARS), minLength: 1, maxLength: 40 })
+          .map((s) => (/^[A-Za-z0-9]/.test(s) ? s : `n${s}`).replaceAll("..", ".x"))
+    }
   ),
   Schema.brand("Identifier"),
   Schema.annotations({ identifier: "Identifier", title: "Identifier" })

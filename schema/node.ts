@@ -50,18 +50,8 @@ export const HttpUrl = Schema.String.pipe(
   })
 )
 
-/** Timestamps and slugs with generators that produce valid values (for `Arbitrary.make` in property tests). */
-const WireTimestamp = Timestamp.annotations({
-  arbitrary: () => (fc) =>
-    fc.date({ min: new Date("2000-01-01T00:00:00Z"), max: new Date("2100-01-01T00:00:00Z"), noInvalidDate: true })
-      .map((d) => d.toISOString())
-})
-const SLUG_CHARS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_"
-export const NodeSlug = Identifier.annotations({
-  arbitrary: () => (fc) =>
-    fc.string({ unit: fc.constantFrom(...SLUG_CHARS), minLength: 1, maxLength: 40 })
-      .map((s) => Identifier.make(/^[A-Za-z0-9]/.test(s) ? s : `n${s}`))
-})
+const WireTimestamp = Timestamp
+export const NodeSlug = Identifier
 
 const NonNegativeInt = Schema.Int.pipe(Schema.nonNegative())
 const NonNegative = Schema.Number.pipe(Schema.finite(), Schema.nonNegative())

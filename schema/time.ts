@@ -7,7 +7,12 @@ export const Timestamp = Schema.String.pipe(
   Schema.filter((s) =>
     RFC3339_UTC.test(s) && !Number.isNaN(Date.parse(s)) ? true : "must be an RFC 3339 UTC timestamp like 2026-02-19T12:00:00Z"
   ),
-  Schema.annotations({ identifier: "Timestamp" })
+  Schema.annotations({
+    identifier: "Timestamp",
+    arbitrary: () => (fc) =>
+      fc.date({ min: new Date("2000-01-01T00:00:00Z"), max: new Date("2100-01-01T00:00:00Z"), noInvalidDate: true })
+        .map((d) => d.toISOString())
+  })
 )
 export type Timestamp = typeof Timestamp.Type
 
