@@ -25,16 +25,29 @@ lint:
 test: _runtime
     vitest run
 
-# BDD scenarios (cucumber) against the real programs.
+# BDD scenarios (cucumber) against the real programs, except the end-to-end suite (`just e2e`).
 test-bdd: _runtime
-    cucumber-js
+    cucumber-js --tags 'not @e2e'
+
+# End-to-end scenarios (features/e2e): the whole system started by scripts/up.ts, used over HTTP and through the CLI.
+e2e: _runtime images
+    cucumber-js --tags @e2e
+
+# Start CyNode on this machine: embedded PostgreSQL, user gateway :12080, control plane :12082, one node (worker API
+# :12090) with the inference stand-in. Prints where everything listens and how to log in; Ctrl-C stops everything.
+up: _runtime images
+    tsx scripts/up.ts
+
+# Start CyNode, run a sandbox task and a prompt task through the CLI, print their results, and stop.
+demo: _runtime images
+    tsx scripts/up.ts --demo --exit
 
 # Parse every feature file; fail on undefined, pending or ambiguous steps.
 validate-feature-files:
     cucumber-js --dry-run --format summary
 
 # Everything CI checks.
-ci: typecheck lint validate-feature-files images test test-bdd
+ci: typecheck lint validate-feature-files images test test-bdd e2e
 
 # Ensure a container API service answers (starts a podman service when none does).
 _runtime:

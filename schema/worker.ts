@@ -46,12 +46,12 @@ const refuseLaterPhase = <A extends { readonly use_inference?: unknown; readonly
 export const SandboxJob = Schema.Struct({
   image: SandboxImage,
   command: Schema.NonEmptyArray(SafeString),
-  env: Schema.optional(JobEnv),
-  timeout_seconds: Schema.optional(Schema.Int.pipe(Schema.positive())),
-  network_policy: Schema.optional(NetworkPolicy),
-  use_inference: Schema.optional(Schema.Unknown),
-  job_spec_json: Schema.optional(Schema.Unknown)
-}).pipe(Schema.filter(refuseLaterPhase), Schema.annotations({ identifier: "SandboxJob" }))
+  env: Schema.optionalWith(JobEnv, { exact: true }),
+  timeout_seconds: Schema.optionalWith(Schema.Int.pipe(Schema.positive()), { exact: true }),
+  network_policy: Schema.optionalWith(NetworkPolicy, { exact: true }),
+  use_inference: Schema.optionalWith(Schema.Unknown, { exact: true }),
+  job_spec_json: Schema.optionalWith(Schema.Unknown, { exact: true })
+}).annotations({ identifier: "SandboxJobFields" }).pipe(Schema.filter(refuseLaterPhase), Schema.annotations({ identifier: "SandboxJob" }))
 export type SandboxJob = typeof SandboxJob.Type
 
 export const MAX_PROMPT_BYTES = 1024 * 1024
@@ -72,10 +72,10 @@ export const RunJobRequest = Schema.Struct({
   version: Schema.Int,
   task_id: Identifier,
   job_id: Identifier,
-  sandbox: Schema.optional(SandboxJob),
-  inference: Schema.optional(InferenceJob),
-  job_spec_json: Schema.optional(Schema.Unknown)
-}).pipe(
+  sandbox: Schema.optionalWith(SandboxJob, { exact: true }),
+  inference: Schema.optionalWith(InferenceJob, { exact: true }),
+  job_spec_json: Schema.optionalWith(Schema.Unknown, { exact: true })
+}).annotations({ identifier: "RunJobRequestFields" }).pipe(
   Schema.filter((r) =>
     (r.sandbox === undefined) === (r.inference === undefined)
       ? "exactly one of sandbox and inference is required"

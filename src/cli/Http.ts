@@ -79,7 +79,10 @@ const send = (spec: Call) =>
         duration: spec.timeout ?? "30 seconds",
         onTimeout: () => new Unreachable({ url: spec.url, reason: "no answer in time" })
       }),
-      Effect.catchTag("RequestError", (error) => Effect.fail(new Unreachable({ url: spec.url, reason: reasonOf(error) })))
+      Effect.catchTags({
+        RequestError: (error) => Effect.fail(new Unreachable({ url: spec.url, reason: reasonOf(error) })),
+        ResponseError: (error) => Effect.fail(new UnexpectedResponse({ url: spec.url, status: error.response.status, reason: error.message }))
+      })
     )
     if (response.status < 200 || response.status >= 300) return yield* Effect.flip(apiError(spec.url, response))
     return response
@@ -104,7 +107,8 @@ export const probe = (url: string): Effect.Effect<{ readonly status: number; rea
     const client = yield* HttpClient.HttpClient
     const response = yield* client.execute(HttpClientRequest.get(url)).pipe(
       Effect.timeoutFail({ duration: "10 seconds", onTimeout: () => new Unreachable({ url, reason: "no answer in time" }) }),
-      Effect.catchTag("RequestError", (error) => Effect.fail(new Unreachable({ url, reason: reasonOf(error) })))
+      Effect.catchTag("RequestError", (error) => Effect.fail(new Unreachable({ url, reason: reasonOf(error) }))),
+      Effect.catchTag("ResponseError", (error) => Effect.fail(new Unreachable({ url, reason: error.message })))
     )
     const body = yield* response.text.pipe(Effect.orElseSucceed(() => ""))
     return { status: response.status, body: body.trim() }

@@ -23,7 +23,7 @@ const isFalse = (value: unknown) => value === false || value === "false"
 export const inferenceBackendFor = (
   snapshot: Option.Option<NodeCapabilityReport>,
   settings: ReadonlyMap<string, unknown>,
-  config: Pick<ControlPlaneSettings, "inferenceModel" | "inferenceImages">
+  config: Pick<ControlPlaneSettings, "inferenceModel" | "inferenceImages"> & { readonly inferencePort?: number }
 ): InferenceBackend | undefined => {
   if (Option.isNone(snapshot)) return undefined
   const report = snapshot.value
@@ -46,7 +46,7 @@ export const inferenceBackendFor = (
   return {
     enabled: true,
     variant,
-    port: INFERENCE_PORT,
+    port: config.inferencePort ?? INFERENCE_PORT,
     ...(Option.isSome(image) ? { image: image.value } : {}),
     selected_model: config.inferenceModel
   }

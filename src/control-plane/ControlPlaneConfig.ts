@@ -10,6 +10,8 @@ export interface ControlPlaneSettings {
   readonly registrationPsk: Redacted.Redacted<string>
   readonly nodeJwtTtlMs: number
   readonly inferenceModel: string
+  /** `INFERENCE_PORT`: the node-local inference port sent as `inference_backend.port` (tests run nodes side by side). */
+  readonly inferencePort: number
   readonly sandboxImage: string
   readonly maxJobTimeoutSeconds: number
   readonly inferenceImages: {
@@ -30,6 +32,10 @@ export const settingsConfig: Config.Config<ControlPlaneSettings> = Config.all({
   registrationPsk: secret("NODE_REGISTRATION_PSK", 16),
   nodeJwtTtlMs: goDuration("JWT_NODE_DURATION").pipe(Config.withDefault(24 * 3_600_000)),
   inferenceModel: Config.nonEmptyString("INFERENCE_MODEL").pipe(Config.withDefault("qwen3.5:0.8b")),
+  inferencePort: Config.integer("INFERENCE_PORT").pipe(
+    Config.validate({ message: "INFERENCE_PORT must be a port number (1-65535)", validation: (n) => n >= 1 && n <= 65535 }),
+    Config.withDefault(11434)
+  ),
   sandboxImage: Config.nonEmptyString("SANDBOX_IMAGE").pipe(Config.withDefault("localhost/cynode-sandbox:latest")),
   maxJobTimeoutSeconds: Config.integer("MAX_JOB_TIMEOUT_SECONDS").pipe(
     Config.validate({ message: "MAX_JOB_TIMEOUT_SECONDS must be a positive integer", validation: (n) => n > 0 }),

@@ -6,10 +6,11 @@ import { serveApi } from "../../layers/Http.ts"
 import { Jwt } from "../../layers/Jwt.ts"
 import { loggingFor } from "../../layers/Logging.ts"
 import { Passwords } from "../../layers/Passwords.ts"
-import { Readiness } from "../../layers/Readiness.ts"
 import { BootstrapAdminLive } from "../user-gateway/BootstrapAdmin.ts"
 import { ConfigDelivery } from "./ConfigDelivery.ts"
 import { ControlPlaneConfig } from "./ControlPlaneConfig.ts"
+import { DispatcherLive, DispatcherStatus, ReadinessWithDispatcher } from "./Dispatcher.ts"
+import { DispatchSettings } from "./DispatchSettings.ts"
 import { DispatchWakeup } from "./DispatchWakeup.ts"
 import { HealthHttpLive } from "./HealthHttp.ts"
 import { NodeAuthLive } from "./NodeAuth.ts"
@@ -34,7 +35,8 @@ const Infrastructure = Layer.mergeAll(Database.layer, Passwords.Live).pipe(
 
 const Services = Layer.mergeAll(ConfigDelivery.Default, OperatorsRepo.Default).pipe(
   Layer.provideMerge(NodesRepo.Default),
-  Layer.provideMerge(Layer.mergeAll(Readiness.Live, DispatchWakeup.Default)),
+  Layer.provideMerge(Layer.mergeAll(ReadinessWithDispatcher, DispatchWakeup.Default, DispatchSettings.Live)),
+  Layer.provideMerge(DispatcherStatus.Default),
   Layer.provideMerge(Infrastructure)
 )
 
@@ -52,9 +54,10 @@ const Listening = Layer.effectDiscard(
     Effect.logInfo("control plane listening").pipe(Effect.annotateLogs("address", address)))
 )
 
-// The dispatcher (issue 8) joins here as one more layer beside Server.
+// The dispatcher (issue 8) runs beside the HTTP server.
 const Main = Listening.pipe(
   Layer.provideMerge(Server),
+  Layer.merge(DispatcherLive),
   Layer.provide(BootstrapAdminLive),
   Layer.provideMerge(Services)
 )

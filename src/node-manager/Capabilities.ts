@@ -1,7 +1,7 @@
 import { Effect, Option, Ref } from "effect"
 import { readdir, statfs } from "node:fs/promises"
 import { arch, cpus, platform, release, totalmem } from "node:os"
-import type { ContainerRuntimeShape } from "../../layers/ContainerRuntime.ts"
+import type { ContainerRuntimeShape, EngineInfo } from "../../layers/ContainerRuntime.ts"
 import { toTimestamp } from "../../schema/time.ts"
 import type { NodeSettings } from "./NodeSettings.ts"
 
@@ -46,10 +46,17 @@ export interface CapabilitySources {
   readonly orchestratorReachable: Ref.Ref<boolean>
 }
 
-export const measureCapabilities = (sources: CapabilitySources) =>
+/**
+ * Returns the measuring effect. The engine's version and rootless mode are read once (Podman's `/info` takes
+ * hundreds of milliseconds and does not change while we run); everything else is measured on every report.
+ */
+export const makeMeasure = (sources: CapabilitySources) =>
+  Effect.map(Effect.cached(sources.runtime.info.pipe(Effect.option)), (engineInfo) => measure(sources, engineInfo))
+
+const measure = (sources: CapabilitySources, engineInfo: Effect.Effect<Option.Option<EngineInfo>>) =>
   Effect.gen(function*() {
     const { settings, runtime } = sources
-    const info = yield* runtime.info.pipe(Effect.option)
+    const info = yield* engineInfo
     const gpus = yield* detectGpus
     const cpuList = cpus()
     const inference = yield* Ref.get(sources.inference)

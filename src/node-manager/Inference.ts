@@ -107,14 +107,13 @@ const specFor = (plan: InferencePlan): ContainerSpec => ({
   networkMode: "bridge",
   publish: [{ containerPort: CONTAINER_PORT, hostIp: "127.0.0.1", hostPort: plan.port }],
   binds: [`${MODELS_VOLUME}:/root/.ollama`],
-  ulimits: { nofile: 65536, nproc: 4096 },
   logDriver: "engine-default"
 })
 
 const describeExit = (runtime: ContainerRuntimeShape, details: ContainerDetails) =>
   runtime.logs(details.id, { stdout: 2048, stderr: 2048 }).pipe(
     Effect.map((out) => {
-      const tail = `${out.stdout}${out.stderr}`.trim().split("\n").slice(-5).join(" | ")
+      const tail = Buffer.concat([out.stdout, out.stderr]).toString("utf8").trim().split("\n").slice(-5).join(" | ")
       return `container ${details.name} exited with code ${details.exitCode}${tail === "" ? "" : `; last output: ${tail}`}`
     }),
     Effect.orElseSucceed(() => `container ${details.name} exited with code ${details.exitCode}`)
@@ -194,18 +193,23 @@ export const startInference = (runtime: ContainerRuntimeShape, plan: InferencePl
       )
     )
     const id = yield* runtime.create(specFor(plan)).pipe(Effect.mapError(runtimeFailure("cannot create the inference container")))
-    yield* runtime.start(id).pipe(
-      Effect.mapError((e) =>
-        new InferenceStartFailed({
-          reason: `cannot start the inference container: ${e.message}`,
-          check: `the inference image ${plan.image} and that 127.0.0.1:${plan.port} is free; the container is kept: inspect ${plan.containerName}`
-        })
+    yield* Effect.gen(function*() {
+      yield* runtime.start(id).pipe(
+        Effect.mapError((e) =>
+          new InferenceStartFailed({
+            reason: `cannot start the inference container: ${e.message}`,
+            check: `the inference image ${plan.image} and that 127.0.0.1:${plan.port} is free; the container is kept: inspect ${plan.containerName}`
+          })
+        )
       )
+      yield* Effect.logInfo("inference container started").pipe(
+        Effect.annotateLogs({ container: plan.containerName, image: plan.image, address: `127.0.0.1:${plan.port}` })
+      )
+      yield* waitHealthy(runtime, plan, id)
+    }).pipe(
+      // Fail-fast (§3): an unhealthy container is stopped but kept for inspection.
+      Effect.tapError(() => runtime.stop(id, STOP_GRACE).pipe(Effect.ignore))
     )
-    yield* Effect.logInfo("inference container started").pipe(
-      Effect.annotateLogs({ container: plan.containerName, image: plan.image, address: `127.0.0.1:${plan.port}` })
-    )
-    yield* waitHealthy(runtime, plan, id)
     return { baseUrl, containerId: Option.some(id), existingService: false, reused: false } satisfies InferenceHandle
   })
 

@@ -20,7 +20,7 @@ import {
 } from "../../schema/worker.ts"
 import { generate } from "./Inference.ts"
 import { closeStaleRecords, readRecord, sweepExpired, writeRecord } from "./JobRecords.ts"
-import { runSandbox, sandboxSpec, removeReliably, type SandboxRun, type StopReason } from "./Sandbox.ts"
+import { isCommandNotFound, removeReliably, runSandbox, sandboxSpec, type SandboxRun, type StopReason } from "./Sandbox.ts"
 import { capText, finishUtf8, withNodeLine, type CappedText } from "./Truncate.ts"
 import { WorkerSettingsTag } from "./Settings.ts"
 import { WorkerState } from "./WorkerState.ts"
@@ -66,6 +66,8 @@ const SWEEP_INTERVAL = Duration.hours(1)
 
 const isUnavailable = (e: { readonly _tag: string }) => e._tag === "RuntimeUnavailable"
 
+const empty: CappedText = { text: "", truncated: false }
+
 /** Builds the reply from what the sandbox produced. */
 const sandboxResponse = (
   request: RunJobRequest,
@@ -94,9 +96,8 @@ const sandboxResponse = (
     case "StartFailed":
       // Our choice (§6): the process could not be started, like a shell's "command not found".
       status = "failed"
-      exitCode = 127
-      stderr = { text: "", truncated: false }
-      stderr = withNodeLine(stderr, `cynode-worker: cannot start the command: ${run.ending.message}`, cap)
+      exitCode = isCommandNotFound(run.ending.message) ? 127 : -1
+      stderr = withNodeLine(empty, `cynode-worker: cannot start the command: ${run.ending.message}`, cap)
       break
   }
   return finished(request, {
@@ -131,8 +132,6 @@ const finished = (
   ended_at: r.ended_at,
   truncated: { stdout: r.stdout.truncated, stderr: r.stderr.truncated }
 })
-
-const empty: CappedText = { text: "", truncated: false }
 
 /** A job that ended without running anything useful: `failed`, exit -1, one node line in stderr. */
 const failedWith = (request: RunJobRequest, startedAt: string, line: string, cap: number): RunJobResponse =>
@@ -271,7 +270,8 @@ export const make = Effect.gen(function*() {
           status: "running",
           started_at: entry.startedAt
         }).pipe(Effect.mapError((e) => new ServiceUnavailable({ detail: `cannot record the job: ${e.message}` })))
-        yield* FiberSet.run(fibers, execute(request, entry))
+        // Forked from an uninterruptible region, so the job's own fiber is made interruptible again explicitly.
+        yield* FiberSet.run(fibers, Effect.interruptible(execute(request, entry)))
       }).pipe(Effect.onError(() => release(request.job_id)), Effect.uninterruptible)
       yield* Effect.logInfo("job accepted").pipe(
         Effect.annotateLogs({ task_id: request.task_id, job_id: request.job_id, kind: image === undefined ? "inference" : "sandbox" })

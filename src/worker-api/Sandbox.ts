@@ -91,17 +91,25 @@ export const runSandbox = (runtime: ContainerRuntimeShape, spec: ContainerSpec, 
     Effect.gen(function*() {
       const caps = { stdout: options.maxOutputBytes, stderr: options.maxOutputBytes }
       const id = yield* Effect.acquireRelease(runtime.create(spec), (id) => removeReliably(runtime, id))
-      const attachment = yield* runtime.attach(id, caps)
-      const startedAt = new Date()
-      const started = yield* Effect.either(runtime.start(id))
+      // Podman runs the OCI runtime's create while attaching, so an unknown executable can fail either step.
+      const started = yield* Effect.either(
+        Effect.gen(function*() {
+          const attachment = yield* runtime.attach(id, caps)
+          const startedAt = new Date()
+          yield* runtime.start(id)
+          return { attachment, startedAt }
+        }).pipe(Effect.catchIf((e) => e._tag !== "ContainerFailed", Effect.die))
+      )
       if (started._tag === "Left") {
+        const now = new Date()
         return {
-          ending: { _tag: "StartFailed", message: started.left.message },
-          output: yield* attachment.snapshot,
-          startedAt,
-          endedAt: new Date()
+          ending: { _tag: "StartFailed", message: startFailure(started.left.message) },
+          output: { stdout: new Uint8Array(), stderr: new Uint8Array(), stdoutTruncated: false, stderrTruncated: false, stdoutBytes: 0, stderrBytes: 0 },
+          startedAt: now,
+          endedAt: now
         } satisfies SandboxRun
       }
+      const { attachment, startedAt } = started.right
       const exited = attachment.closed.pipe(
         Effect.zipRight(runtime.inspect(id)),
         Effect.flatMap((d) => (d.running ? runtime.wait(id) : Effect.succeed(d.exitCode))),
@@ -121,6 +129,14 @@ export const runSandbox = (runtime: ContainerRuntimeShape, spec: ContainerSpec, 
       return { ending: first, output, startedAt, endedAt } satisfies SandboxRun
     })
   )
+
+/** The OCI runtime's reason, without the engine's wrapping ("preparing container … for attach: runc create failed: …"). */
+const startFailure = (message: string): string =>
+  message.replace(/^.*unable to start container process: /s, "").replace(/\s+/g, " ").trim()
+
+/** `exec` could not find the command: reported like a shell would, exit 127. */
+export const isCommandNotFound = (message: string): boolean =>
+  /executable file not found|command that was not found|no such file or directory/i.test(message)
 
 /** Removal with retries; a container that still resists is left to the periodic reaper. */
 export const removeReliably = (runtime: ContainerRuntimeShape, id: string) =>

@@ -1,6 +1,6 @@
 /**
- * Bounded, UTF-8-safe job output (worker-node.md §6 "Limits"). A stream keeps its first `cap` bytes and drains the
- * rest (counting it), so a chatty sandbox never blocks and memory stays bounded. Finishing drops an incomplete
+ * Bounded, UTF-8-safe job output (worker-node.md §6 "Limits"). The runtime keeps each stream's first `cap` bytes and
+ * drains the rest (counting it), so a chatty sandbox never blocks and memory stays bounded. Finishing drops an incomplete
  * trailing sequence left by the cut, decodes with U+FFFD, and re-cuts at a code point if replacements grew the
  * text past the cap.
  */
@@ -51,38 +51,6 @@ export const finishUtf8 = (collected: Uint8Array, cap: number, dropped: boolean)
   if (encoded.length <= cap) return { text, truncated: dropped || tail > 0 }
   // Invalid input decoded to U+FFFD (3 bytes each) can outgrow the cap: re-cut at a code point.
   return { text: decoder.decode(cutAtCodePoint(encoded, cap)), truncated: true }
-}
-
-/** Collects one output stream: the first `cap` bytes are kept, the rest only counted. */
-export class OutputCollector {
-  private readonly chunks: Array<Uint8Array> = []
-  private kept = 0
-  private discarded = 0
-
-  constructor(readonly cap: number) {}
-
-  write(chunk: Uint8Array): void {
-    const room = this.cap - this.kept
-    if (room >= chunk.length) {
-      this.chunks.push(chunk)
-      this.kept += chunk.length
-      return
-    }
-    if (room > 0) {
-      this.chunks.push(chunk.subarray(0, room))
-      this.kept += room
-    }
-    this.discarded += chunk.length - Math.max(room, 0)
-  }
-
-  get droppedBytes(): number {
-    return this.discarded
-  }
-
-  /** The kept bytes as capped text (callable more than once: "the output so far"). */
-  finish(cap: number = this.cap): CappedText {
-    return finishUtf8(Buffer.concat(this.chunks, this.kept), cap, this.discarded > 0)
-  }
 }
 
 /** Caps a string already in memory (an inference reply) like sandbox output. */

@@ -66,6 +66,7 @@ NodeRuntime.runMain(
   ),
   {
     disableErrorReporting: true,
+    disablePrettyLogger: true,
     teardown: (exit, onExit) => onExit(Exit.isSuccess(exit) || Cause.isInterruptedOnly(exit.cause) ? 0 : exitCodeFor(exit.cause))
   }
 )

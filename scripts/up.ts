@@ -1,0 +1,291 @@
+import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
+import { Cause, Deferred, Effect, Exit, Redacted, Scope } from "effect"
+import * as fs from "node:fs"
+import * as net from "node:net"
+import * as path from "node:path"
+import * as readline from "node:readline"
+import { type Child, killNow, type Output, startChild } from "./up/children.ts"
+import { runDemo } from "./up/demo.ts"
+import { removeLeftoverContainers } from "./up/leftovers.ts"
+import { loadOrCreateSecrets, secretsFile } from "./up/secrets.ts"
+import { localUrl, readSettings, runFile, SettingsError, type UpSettings } from "./up/settings.ts"
+
+/**
+ * `just up`: the whole single-node system on this machine, for people and for the e2e suite.
+ *
+ *   tsx scripts/up.ts [--demo] [--exit]
+ *
+ * One PostgreSQL (embedded in <state>/pgdata, or DATABASE_URL) migrated once, its URL handed to every program;
+ * secrets generated once into <state>/secrets.env (0600); then the control plane, the user gateway and one node
+ * (node manager + worker API + the inference container) as child processes with prefixed output. Waits for
+ * /readyz, prints where everything listens and how to log in. `--demo` then runs a sandbox task and a prompt task
+ * through the CLI; `--exit` stops after that. Ctrl-C / SIGTERM stop the node first (it removes its inference
+ * container), then the control plane and gateway, then PostgreSQL; a second Ctrl-C kills everything at once.
+ * Environment: see docs/cli.md ("just up").
+ */
+
+const USAGE = "usage: tsx scripts/up.ts [--demo] [--exit]"
+
+class UpFailed extends Error {}
+
+const say = (text: string) => Effect.sync(() => void process.stdout.write(text + "\n"))
+const elapsed = (since: number) => `${((Date.now() - since) / 1000).toFixed(1)} s`
+
+/** A path as the user would type it from here: relative inside the current directory, else absolute. */
+const shown = (p: string) => {
+  const relative = path.relative(process.cwd(), p)
+  return relative === "" ? "." : relative.startsWith("..") ? p : relative
+}
+
+/** Fails fast with a clear message when a port is taken (another `just up`?), before starting anything. */
+const checkPortFree = (host: string, port: number, variable: string) =>
+  Effect.async<void, UpFailed>((resume) => {
+    const server = net.createServer()
+    server.once("error", (error: NodeJS.ErrnoException) =>
+      resume(Effect.fail(new UpFailed(`port ${port} on ${host} is not available (${error.code ?? error.message}); is another \`just up\` running? Set ${variable} to use another port`))))
+    server.listen(port, host, () => server.close(() => resume(Effect.void)))
+  })
+
+/** Fails when any child exits: the system is incomplete. */
+const anyExit = (children: ReadonlyArray<Child>): Effect.Effect<never, UpFailed> =>
+  Effect.raceAll(children.map((child) =>
+    Deferred.await(child.exited).pipe(
+      Effect.flatMap((code) => Effect.fail(new UpFailed(`${child.name} exited (${code}) unexpectedly (its output is above); last lines:\n${child.tail(3)}`)))
+    )
+  ))
+
+/** Runs `effect` while watching the children. */
+const supervised = <A, E>(children: ReadonlyArray<Child>, effect: Effect.Effect<A, E>) =>
+  Effect.raceFirst(effect, anyExit(children))
+
+const probe = (url: string) =>
+  Effect.tryPromise(async () => {
+    const response = await fetch(url, { signal: AbortSignal.timeout(2000) })
+    return { status: response.status, body: (await response.text()).trim() }
+  }).pipe(Effect.orElseSucceed(() => ({ status: 0, body: "not answering yet" })))
+
+/** Polls the `/readyz` endpoints until all answer 200, printing each change of the reason. */
+const waitReady = (endpoints: ReadonlyArray<{ readonly name: string; readonly url: string }>, timeoutMs: number) =>
+  Effect.gen(function*() {
+    const started = Date.now()
+    let last = ""
+    for (;;) {
+      const answers = yield* Effect.all(endpoints.map((e) => probe(`${e.url}/readyz`)), { concurrency: "unbounded" })
+      const waiting = endpoints.flatMap((e, i) => (answers[i]!.status === 200 ? [] : [`${e.name}: ${answers[i]!.body || answers[i]!.status}`]))
+      if (waiting.length === 0) return
+      const line = waiting.join("; ")
+      if (line !== last) {
+        yield* say(`… waiting for readiness (${elapsed(started)}): ${line}`)
+        last = line
+      }
+      if (Date.now() - started > timeoutMs) {
+        return yield* Effect.fail(new UpFailed(`not ready after ${timeoutMs / 1000} s: ${line}`))
+      }
+      yield* Effect.sleep("500 millis")
+    }
+  })
+
+const readReport = (child: Child) =>
+  Effect.async<{ readonly url: string; readonly source: string }, UpFailed>((resume) => {
+    if (child.report === undefined) return resume(Effect.fail(new UpFailed("the database program has no report channel")))
+    const lines = readline.createInterface({ input: child.report })
+    lines.once("line", (line) => {
+      lines.close()
+      try {
+        resume(Effect.succeed(JSON.parse(line) as { url: string; source: string }))
+      } catch {
+        resume(Effect.fail(new UpFailed("the database program reported something unreadable")))
+      }
+    })
+  })
+
+const summary = (settings: UpSettings, readyIn: string, databaseSource: string) => {
+  const gateway = localUrl(settings, settings.gatewayPort)
+  const lines = [
+    "",
+    `CyNode is up (ready in ${readyIn}).`,
+    `  user gateway   ${gateway}   (API docs: ${gateway}/docs)`,
+    `  control plane  ${localUrl(settings, settings.controlPlanePort)}`,
+    `  worker API     ${localUrl(settings, settings.workerPort)}   node "${settings.nodeSlug}"`,
+    settings.standIn
+      ? `  inference      STAND-IN ${settings.inferenceImage}, model ${settings.inferenceModel} on 127.0.0.1:${settings.inferencePort} — deterministic canned answers for tests and the demo, not a real model (set INFERENCE_IMAGE_CPU and INFERENCE_MODEL for Ollama)`
+      : `  inference      ${settings.inferenceImage}, model ${settings.inferenceModel} on 127.0.0.1:${settings.inferencePort}`,
+    databaseSource === "embedded"
+      ? `  database       embedded PostgreSQL on 127.0.0.1:${settings.postgresPort}, data in ${shown(path.join(settings.stateDir, "pgdata"))}`
+      : "  database       DATABASE_URL",
+    `  secrets        ${shown(secretsFile(settings.stateDir))} (0600)`,
+    "",
+    "Log in and run a task:",
+    `  npx cynode login --gateway ${gateway} --user admin${settings.customAdminPassword ? "        (password: your BOOTSTRAP_ADMIN_PASSWORD)" : "        (password: admin123)"}`,
+    `  npx cynode task create --command 'echo hello' --wait`,
+    ...(settings.customAdminPassword
+      ? []
+      : ["  warning: the admin password is the default admin123; set BOOTSTRAP_ADMIN_PASSWORD before the first start to choose another"]),
+    "",
+    "Stop with Ctrl-C.",
+    ""
+  ]
+  return lines.join("\n")
+}
+
+/**
+ * The first SIGINT/SIGTERM starts the ordered stop (NodeRuntime interrupts the main fiber). Another one, a second or
+ * more later (a terminal's Ctrl-C can arrive twice at once through `just` and tsx), kills everything immediately.
+ */
+const forceOnSecondSignal = (children: ReadonlyArray<Child>) => {
+  let first: number | undefined
+  const onSignal = () => {
+    if (first === undefined) {
+      first = Date.now()
+      return
+    }
+    if (Date.now() - first < 1000) return
+    process.stderr.write("second interrupt: killing everything now\n")
+    killNow(children)
+    process.exit(130)
+  }
+  process.on("SIGINT", onSignal)
+  process.on("SIGTERM", onSignal)
+}
+
+const program = (settings: UpSettings, flags: { readonly demo: boolean; readonly exit: boolean }, scope: Scope.Scope) =>
+  Effect.gen(function*() {
+    const started = Date.now()
+    const secrets = loadOrCreateSecrets(settings.stateDir)
+    const checks = [
+      [settings.gatewayPort, "CYNODE_GATEWAY_PORT"],
+      [settings.controlPlanePort, "CYNODE_CONTROL_PLANE_PORT"],
+      [settings.workerPort, "CYNODE_WORKER_PORT"],
+      ...(settings.externalDatabase ? [] : [[settings.postgresPort, "CYNODE_PG_PORT"] as const])
+    ] as const
+    for (const [port, variable] of checks) yield* checkPortFree(settings.bindHost, port, variable)
+
+    const output: Output = {
+      write: (line) => void process.stdout.write(line + "\n"),
+      color: process.stdout.isTTY === true,
+      width: 13,
+      accessLog: process.env.CYNODE_UP_ACCESS_LOG === "1"
+    }
+    const baseEnv: Record<string, string> = {
+      ...Object.fromEntries(Object.entries(process.env).filter((entry): entry is [string, string] => entry[1] !== undefined)),
+      CYNODE_LOG_LEVEL: settings.logLevel
+    }
+    const children: Array<Child> = []
+    const start = (name: string, script: string, env: Record<string, string>, stopGraceMs: number, reportChannel = false) =>
+      startChild({ name, script, env: { ...baseEnv, ...env }, stopGraceMs, reportChannel }, output).pipe(
+        Scope.extend(scope),
+        Effect.tap((child) => Effect.sync(() => children.push(child)))
+      )
+    yield* Effect.sync(() => forceOnSecondSignal(children))
+
+    yield* say(`Starting CyNode (state in ${shown(settings.stateDir)}) …`)
+    const database = yield* start("database", "scripts/up/database.ts", {
+      CYNODE_DATA_DIR: path.join(settings.stateDir, "pgdata"),
+      CYNODE_PG_PORT: String(settings.postgresPort)
+    }, 30_000, true)
+    const db = yield* supervised([database], readReport(database))
+    yield* say(`✓ database ready (${db.source === "embedded" ? "embedded PostgreSQL" : "DATABASE_URL"}, migrations applied) after ${elapsed(started)}`)
+
+    const shared = { DATABASE_URL: db.url, JWT_SECRET: Redacted.value(secrets.JWT_SECRET), BOOTSTRAP_ADMIN_PASSWORD: settings.adminPassword }
+    const controlPlaneUrl = localUrl(settings, settings.controlPlanePort)
+    const gatewayUrl = localUrl(settings, settings.gatewayPort)
+    const workerUrl = localUrl(settings, settings.workerPort)
+    const controlPlane = yield* start("control-plane", "src/control-plane/main.ts", {
+      ...shared,
+      CONTROL_PLANE_LISTEN_ADDR: `${settings.bindHost}:${settings.controlPlanePort}`,
+      ORCHESTRATOR_PUBLIC_URL: controlPlaneUrl,
+      NODE_REGISTRATION_PSK: Redacted.value(secrets.NODE_REGISTRATION_PSK),
+      INFERENCE_IMAGE_CPU: settings.inferenceImage,
+      INFERENCE_MODEL: settings.inferenceModel,
+      INFERENCE_PORT: String(settings.inferencePort)
+    }, 20_000)
+    const gateway = yield* start("user-gateway", "src/user-gateway/main.ts", {
+      ...shared,
+      USER_GATEWAY_LISTEN_ADDR: `${settings.bindHost}:${settings.gatewayPort}`
+    }, 20_000)
+    const node = yield* start("node-manager", "src/node-manager/main.ts", {
+      CYNODE_ORCHESTRATOR_URL: controlPlaneUrl,
+      CYNODE_NODE_REGISTRATION_PSK: Redacted.value(secrets.NODE_REGISTRATION_PSK),
+      CYNODE_NODE_SLUG: settings.nodeSlug,
+      CYNODE_WORKER_LISTEN_ADDR: `${settings.bindHost}:${settings.workerPort}`,
+      CYNODE_WORKER_PUBLIC_URL: workerUrl,
+      CYNODE_STATE_DIR: path.join(settings.stateDir, "node", settings.nodeSlug),
+      CYNODE_OLLAMA_CONTAINER_NAME: `cynode-ollama-${settings.nodeSlug}`
+    }, 45_000)
+    // Who is running, for tools and the e2e suite (which checks afterwards that every one of them is gone).
+    yield* Effect.sync(() =>
+      fs.writeFileSync(runFile(settings), JSON.stringify({ pid: process.pid, children: children.map(({ name, pid }) => ({ name, pid })) }) + "\n")
+    )
+
+    yield* supervised(children, waitReady([
+      { name: "control plane", url: controlPlaneUrl },
+      { name: "user gateway", url: gatewayUrl },
+      { name: "worker API", url: workerUrl }
+    ], settings.readyTimeoutMs))
+    yield* say(summary(settings, elapsed(started), db.source))
+
+    if (flags.demo) {
+      yield* supervised(children, runDemo({
+        gatewayUrl,
+        stateDir: settings.stateDir,
+        adminPassword: settings.adminPassword,
+        showPassword: !settings.customAdminPassword
+      }))
+    }
+    if (flags.exit) return
+    yield* supervised(children, Effect.never)
+  })
+
+const stopAll = (settings: UpSettings, scope: Scope.CloseableScope) =>
+  Effect.gen(function*() {
+    const started = Date.now()
+    yield* say("Stopping CyNode (node first, then control plane and gateway, then the database) …")
+    yield* Scope.close(scope, Exit.void)
+    const leftovers = yield* removeLeftoverContainers(settings.nodeSlug)
+    if (leftovers.length > 0) yield* say(`removed the node's stopped containers: ${leftovers.join(", ")}`)
+    yield* Effect.sync(() => fs.rmSync(runFile(settings), { force: true }))
+    yield* say(`Stopped in ${elapsed(started)}; no CyNode process or container of this run is left.`)
+  })
+
+const main = Effect.gen(function*() {
+  // A closed terminal must not crash the stop sequence: output errors (EIO, EPIPE) are ignored, and a hang-up
+  // stops everything like Ctrl-C does.
+  yield* Effect.sync(() => {
+    process.stdout.on("error", () => undefined)
+    process.stderr.on("error", () => undefined)
+    process.once("SIGHUP", () => process.kill(process.pid, "SIGTERM"))
+  })
+  const args = process.argv.slice(2)
+  const unknown = args.filter((arg) => arg !== "--demo" && arg !== "--exit")
+  if (unknown.length > 0) {
+    yield* Effect.sync(() => process.stderr.write(`error: unknown argument ${unknown.join(" ")}\n${USAGE}\n`))
+    return 2
+  }
+  const settings = yield* Effect.try({
+    try: () => readSettings(),
+    catch: (error) => (error instanceof SettingsError ? error : new SettingsError(String(error)))
+  }).pipe(Effect.either)
+  if (settings._tag === "Left") {
+    yield* Effect.sync(() => process.stderr.write(`error: ${settings.left.message}\n`))
+    return 2
+  }
+  const flags = { demo: args.includes("--demo"), exit: args.includes("--exit") }
+  const outcome = yield* Effect.acquireUseRelease(
+    Scope.make(),
+    (scope) => program(settings.right, flags, scope),
+    (scope) => stopAll(settings.right, scope)
+  ).pipe(Effect.exit)
+  if (Exit.isSuccess(outcome)) return 0
+  if (Cause.isInterruptedOnly(outcome.cause)) return 0
+  const failure = Cause.failureOption(outcome.cause)
+  const message = failure._tag === "Some" && failure.value instanceof Error ? failure.value.message : Cause.pretty(outcome.cause)
+  yield* Effect.sync(() => process.stderr.write(`error: ${message}\n`))
+  return 1
+})
+
+NodeRuntime.runMain(
+  main.pipe(Effect.flatMap((code) => Effect.sync(() => process.exit(code)))),
+  { disablePrettyLogger: true, disableErrorReporting: true }
+)
+
+

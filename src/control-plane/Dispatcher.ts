@@ -1,0 +1,309 @@
+import { PgClient } from "@effect/sql-pg"
+import { Cause, Context, Deferred, Duration, Effect, Layer, Ref, Schedule, Stream } from "effect"
+import { Readiness } from "../../layers/Readiness.ts"
+import { DispatchSettings, jobDeadlineMs } from "./DispatchSettings.ts"
+import { DispatchWakeup } from "./DispatchWakeup.ts"
+import { failure, JobsRepo, runBody, type ClaimedJob, type NodeTarget } from "./JobsRepo.ts"
+import { makeLeases, type Lease, type Leases } from "./Leases.ts"
+import { reconcile, requeueCounted, type ReconcileDeps } from "./Reconciler.ts"
+import { WorkerClient, type WorkerTarget } from "./WorkerClient.ts"
+
+/**
+ * The dispatcher (control-plane.md §9): a supervised fiber in every control-plane process. It wakes on
+ * `LISTEN cynode_jobs`, on an in-process signal (an applied ack, a job done) or every `DISPATCH_POLL_INTERVAL`, claims
+ * until nothing is claimable, and runs each worker call in its own fiber, at most `DISPATCH_CONCURRENCY` at once.
+ * A defect restarts it with backoff; its state shows in the logs and in `/readyz`.
+ * Delivery semantics: docs/dispatch.md.
+ */
+
+export const JOBS_CHANNEL = "cynode_jobs"
+
+export type DispatcherState =
+  | { readonly state: "disabled" }
+  | { readonly state: "starting" }
+  | { readonly state: "running" }
+  | { readonly state: "restarting"; readonly reason: string }
+
+/** What the dispatcher is doing, for `/readyz` and tests. */
+export class DispatcherStatus extends Effect.Service<DispatcherStatus>()("cynode/DispatcherStatus", {
+  effect: Effect.map(Ref.make<DispatcherState>({ state: "starting" }), (ref) => ({
+    get: Ref.get(ref),
+    set: (state: DispatcherState) => Ref.set(ref, state)
+  }))
+}) {}
+
+/** Readiness with the dispatcher's state: a dispatcher restarting after a defect makes `/readyz` answer 503. */
+export const ReadinessWithDispatcher = Layer.effect(
+  Readiness,
+  Effect.gen(function*() {
+    const base = yield* Readiness
+    const status = yield* DispatcherStatus
+    return {
+      ...base,
+      check: Effect.flatMap(status.get, (s) =>
+        s.state === "restarting"
+          ? Effect.succeed({ ready: false, reason: `dispatcher restarting after a failure: ${s.reason}` })
+          : base.check)
+    }
+  })
+).pipe(Layer.provide(Readiness.Live))
+
+const MAX_COOL_DOWN_S = 30
+const CLAIM_BATCH = 64
+const LAPSED_BATCH = 64
+
+interface CoolDown {
+  readonly failures: number
+  readonly since: number
+  readonly until: number
+}
+
+/** One life of the dispatcher: everything it starts lives in this scope and ends with it. */
+const runOnce = Effect.gen(function*() {
+  const settings = yield* DispatchSettings
+  const repo = yield* JobsRepo
+  const client = yield* WorkerClient
+  const wakeup = yield* DispatchWakeup
+  const pg = yield* PgClient.PgClient
+  const status = yield* DispatcherStatus
+
+  // Fibers that outlive one job (calls, reconciliations, timed wake-ups) live as long as this life of the dispatcher.
+  const life = yield* Effect.scope
+  const leases: Leases = yield* makeLeases(repo, settings.leaseTtlMs)
+  const cooling = new Map<string, CoolDown>()
+  let inflight = 0
+
+  /** A wake-up when a requeued job or a cooling node becomes usable again. */
+  const wakeAt = (at: Date | number | null) =>
+    at === null
+      ? wakeup.wake
+      : Effect.sleep(Duration.millis(Math.max(0, Number(at) - Date.now()) + 10)).pipe(
+        Effect.zipRight(wakeup.wake),
+        Effect.forkIn(life),
+        Effect.asVoid
+      )
+
+  const coolDown = (node: NodeTarget) =>
+    Effect.suspend(() => {
+      const failures = (cooling.get(node.id)?.failures ?? 0) + 1
+      const now = Date.now()
+      const until = now + Math.min(2 ** failures, MAX_COOL_DOWN_S) * 1000
+      cooling.set(node.id, { failures, since: now, until })
+      return wakeAt(until)
+    })
+
+  const deps: ReconcileDeps = { repo, client, settings, onRequeued: wakeAt }
+
+  const cancelWhenAsked = (lease: Lease, target: WorkerTarget | undefined) =>
+    Deferred.await(lease.canceled).pipe(
+      Effect.zipRight(target === undefined ? Effect.void : Effect.gen(function*() {
+        const ok = yield* client.cancel(target, lease.jobId)
+        yield* Effect.logInfo(ok ? "canceled job stopped on its node" : "could not tell the node to stop a canceled job").pipe(
+          Effect.annotateLogs({ job_id: lease.jobId, node: target.nodeSlug })
+        )
+      })),
+      Effect.forkScoped
+    )
+
+  /** Steps 3, 5, 6 and the failure table for one claimed job. */
+  const handle = (job: ClaimedJob) =>
+    Effect.scoped(Effect.gen(function*() {
+      const lease = yield* leases.hold(job)
+      const target = job.node
+      yield* cancelWhenAsked(lease, target)
+      const outcome = yield* Effect.raceFirst(
+        client.run(target, runBody(job), jobDeadlineMs(settings, job.timeoutSeconds)),
+        Effect.as(Deferred.await(lease.lost), "lost" as const)
+      )
+      if (outcome === "lost") return
+      switch (outcome._tag) {
+        case "Finished":
+          cooling.delete(job.node.id)
+          yield* repo.finish(job, outcome.raw, outcome.response.status === "completed" ? "completed" : "failed")
+          return
+        case "NotSent":
+          yield* Effect.logWarning("worker call not delivered; job requeued").pipe(Effect.annotateLogs("reason", outcome.reason))
+          yield* repo.requeue(job, { counted: false, notBefore: null })
+          yield* coolDown(target)
+          return
+        case "RateLimited": {
+          const notBefore = new Date(Date.now() + outcome.retryAfterMs)
+          yield* repo.requeue(job, { counted: false, notBefore })
+          yield* wakeAt(notBefore)
+          return
+        }
+        case "AuthRefused":
+          yield* Effect.logWarning("the node refused the control plane's bearer token").pipe(
+            Effect.annotateLogs("reason", outcome.reason)
+          )
+          yield* requeueCounted(deps, job, (n) =>
+            failure(
+              "worker_auth_failed",
+              `node ${job.node.nodeSlug} refused the control plane's bearer token ${n} times (401: ${outcome.reason}); ` +
+                "the node must fetch its config again"
+            ))
+          return
+        case "Rejected":
+          yield* repo.finish(
+            job,
+            failure("worker_rejected", `node ${job.node.nodeSlug} rejected the job (${outcome.status}): ${outcome.detail}`, {
+              status: outcome.status,
+              type: outcome.problemType,
+              detail: outcome.detail
+            }),
+            "failed"
+          )
+          return
+        case "Uncertain":
+          yield* Effect.logWarning("worker call ended without an answer; asking the node").pipe(
+            Effect.annotateLogs("reason", outcome.reason)
+          )
+          yield* reconcile(deps, job, lease)
+          return
+        case "Unknown":
+          yield* repo.finish(job, failure("outcome_unknown", `node ${job.node.nodeSlug}: ${outcome.reason}`), "failed")
+          return
+      }
+    })).pipe(
+      // A write that failed leaves the lease to lapse: reconciliation will ask the node again.
+      Effect.catchAllCause((cause) =>
+        Cause.isInterruptedOnly(cause) ? Effect.void : Effect.logError("dispatching a job failed; its lease will lapse", cause)
+      ),
+      Effect.ensuring(Effect.zipRight(leases.release(job.id), Effect.sync(() => inflight--))),
+      Effect.ensuring(wakeup.wake),
+      Effect.annotateLogs({ job_id: job.id, task_id: job.taskId, node: job.node.nodeSlug }),
+      Effect.withSpan("Dispatcher.handle")
+    )
+
+  /** Reconciliation's sweep: jobs whose dispatcher died. */
+  const sweepLapsed = Effect.gen(function*() {
+    const lapsed = yield* repo.claimLapsed(LAPSED_BATCH, settings.leaseTtlMs)
+    for (const job of lapsed) {
+      yield* Effect.logInfo("reconciling a job whose lease lapsed").pipe(
+        Effect.annotateLogs({ job_id: job.id, status: job.status, node: job.node?.nodeSlug ?? "(gone)" })
+      )
+      const lease = yield* leases.hold(job)
+      const target = job.node === undefined ? undefined : { nodeSlug: job.node.nodeSlug, url: job.node.url, token: job.node.token }
+      yield* cancelWhenAsked(lease, target).pipe(Effect.zipRight(reconcile(deps, job, lease)), Effect.scoped).pipe(
+        Effect.catchAllCause((cause) =>
+          Cause.isInterruptedOnly(cause) ? Effect.void : Effect.logError("reconciling a job failed; its lease will lapse", cause)
+        ),
+        Effect.ensuring(leases.release(job.id)),
+        Effect.ensuring(wakeup.wake),
+        Effect.forkIn(life)
+      )
+    }
+  })
+
+  let waiting = "idle"
+  const noteWaiting = (next: string) =>
+    next === waiting ? Effect.void : Effect.sync(() => (waiting = next)).pipe(
+      Effect.zipRight(
+        next === "idle" ? Effect.logDebug("dispatcher idle") : Effect.logInfo(`queued jobs wait: ${next}`)
+      )
+    )
+
+  /** Step 2-3: claim and fork until nothing is claimable or every call slot is busy. */
+  const drain = Effect.gen(function*() {
+    while (true) {
+      const free = settings.concurrency - inflight
+      if (free <= 0) return
+      const result = yield* repo.claim({
+        limit: Math.min(free, CLAIM_BATCH),
+        nodeMaxInflight: settings.nodeMaxInflight,
+        leaseTtlMs: settings.leaseTtlMs,
+        sandboxImage: settings.sandboxImage,
+        inferenceModel: settings.inferenceModel,
+        cooling
+      })
+      if (result.invalid > 0) yield* Effect.logWarning("jobs with an invalid payload failed").pipe(Effect.annotateLogs("count", result.invalid))
+      if (result.claimed.length === 0) {
+        if (result.invalid > 0) continue
+        const queued = yield* repo.hasClaimable
+        yield* noteWaiting(
+          !queued ? "idle" : result.nodes === 0 ? "no dispatchable node" : "every dispatchable node is busy or cooling down"
+        )
+        return
+      }
+      yield* noteWaiting("dispatching")
+      for (const job of result.claimed) {
+        inflight++
+        yield* Effect.logDebug("job claimed").pipe(Effect.annotateLogs({ job_id: job.id, node: job.node.nodeSlug }))
+        yield* Effect.forkIn(handle(job), life)
+      }
+    }
+  })
+
+  // LISTEN: a job became claimable (queued) or must be stopped (canceled).
+  yield* pg.listen(JOBS_CHANNEL).pipe(
+    Stream.runForEach((jobId) => Effect.zipRight(wakeup.wake, leases.notified(jobId).pipe(Effect.ignoreLogged))),
+    Effect.tapErrorCause((cause) => Effect.logWarning(`LISTEN ${JOBS_CHANNEL} failed; retrying`, cause)),
+    Effect.retry(Schedule.exponential("500 millis").pipe(Schedule.union(Schedule.spaced("10 seconds")))),
+    Effect.forkScoped
+  )
+
+  // Lease renewal and the lapsed-lease sweep, every DISPATCH_LEASE_RENEW.
+  yield* Effect.zipRight(leases.renewAll, sweepLapsed).pipe(
+    Effect.catchAllCause((cause) => Effect.logWarning("lease renewal or reconciliation sweep failed", cause)),
+    Effect.repeat(Schedule.spaced(Duration.millis(settings.leaseRenewMs))),
+    Effect.forkScoped
+  )
+
+  yield* status.set({ state: "running" })
+  yield* Effect.logInfo("dispatcher running").pipe(
+    Effect.annotateLogs({ concurrency: settings.concurrency, node_max_inflight: settings.nodeMaxInflight })
+  )
+
+  // Claim errors (the database away) are retried here with backoff; the calls in flight carry on meanwhile.
+  const claimRetry = Schedule.exponential("500 millis").pipe(Schedule.union(Schedule.spaced("30 seconds")))
+  const drainSafely = drain.pipe(
+    Effect.tapError((e) => Effect.logWarning("claiming jobs failed; retrying", e)),
+    Effect.retry(claimRetry)
+  )
+  while (true) {
+    yield* drainSafely
+    yield* Effect.raceFirst(wakeup.next, Effect.sleep(Duration.millis(settings.pollIntervalMs)))
+  }
+}).pipe(Effect.scoped)
+
+const reasonOf = (cause: Cause.Cause<unknown>): string => {
+  const error = Cause.squash(cause)
+  return error instanceof Error ? error.message : String(error)
+}
+
+/** Restarts after a defect, with backoff (1 s doubling to 30 s); an interruption (shutdown) just ends it. */
+const supervised = Effect.gen(function*() {
+  const status = yield* DispatcherStatus
+  yield* runOnce.pipe(
+    Effect.sandbox,
+    Effect.tapError((cause) =>
+      Cause.isInterruptedOnly(cause) ? Effect.void : Effect.zipRight(
+        Effect.logError("dispatcher failed; restarting", cause),
+        status.set({ state: "restarting", reason: reasonOf(cause) })
+      )),
+    Effect.retry({
+      schedule: Schedule.exponential("1 second").pipe(Schedule.union(Schedule.spaced("30 seconds"))),
+      while: (cause) => !Cause.isInterruptedOnly(cause)
+    }),
+    Effect.ignore
+  )
+})
+
+/**
+ * The dispatcher as a Layer: started with the program, interrupted when it stops (calls in flight are abandoned;
+ * their leases lapse and the next dispatcher reconciles them). `DISPATCHER_ENABLED=false` keeps it off.
+ */
+export const DispatcherCore = Layer.scopedDiscard(
+  Effect.gen(function*() {
+    const settings = yield* DispatchSettings
+    const status = yield* DispatcherStatus
+    if (!settings.enabled) {
+      yield* status.set({ state: "disabled" })
+      yield* Effect.logInfo("dispatcher disabled (DISPATCHER_ENABLED=false)")
+      return
+    }
+    yield* Effect.forkScoped(supervised)
+  })
+)
+
+export const DispatcherLive = DispatcherCore.pipe(Layer.provide(Layer.mergeAll(JobsRepo.Live, WorkerClient.Live)))

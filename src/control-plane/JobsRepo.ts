@@ -1,0 +1,453 @@
+import { SqlClient } from "@effect/sql"
+import { Context, Effect, Either, Layer, Option, ParseResult, Schema } from "effect"
+import { dispatchableCondition, inferencePathCondition } from "../../layers/Readiness.ts"
+import { isInferenceJob, JobPayload } from "../../schema/job.ts"
+import type { WorkerTarget } from "./WorkerClient.ts"
+import { WorkerTokens } from "./WorkerTokens.ts"
+
+/**
+ * The dispatcher's SQL (control-plane.md §9). A job's lease alone says who owns it: every write after the claim is
+ * guarded by `lease_id`, so a dispatcher that lost its lease writes nothing, and by status, so `canceled` sticks.
+ */
+
+/** A node the dispatcher may call: its own URL and its own token (never a global one). */
+export interface NodeTarget extends WorkerTarget {
+  readonly id: string
+}
+
+/** The payload after the claim completed it: an image for sandbox jobs, a model for inference jobs. */
+export type CompletedPayload =
+  | {
+    readonly _tag: "sandbox"
+    readonly sandbox: {
+      readonly image: string
+      readonly command: readonly [string, ...Array<string>]
+      readonly env?: Readonly<Record<string, string>>
+      readonly timeout_seconds?: number
+      readonly network_policy?: "none" | "restricted"
+    }
+  }
+  | { readonly _tag: "inference"; readonly inference: { readonly prompt: string; readonly model: string } }
+
+/** A job this dispatcher holds the lease of. */
+export interface HeldJob {
+  readonly id: string
+  readonly taskId: string
+  readonly leaseId: string
+  readonly startedAt: Date
+  readonly attempts: number
+  /** A sandbox job's own timeout, for its deadline. */
+  readonly timeoutSeconds: number | undefined
+  /** Absent when the node row is gone (reconciliation only). */
+  readonly node: NodeTarget | undefined
+  /** `running`, or `canceled` for a lapsed job whose run must still be stopped (reconciliation only). */
+  readonly status: "running" | "canceled"
+}
+
+/** A job just claimed for a node: what to send, and where. */
+export interface ClaimedJob extends HeldJob {
+  readonly payload: CompletedPayload
+  readonly node: NodeTarget
+}
+
+/** `{"version":1,"status":"failed","error":…,"error_type":…}` (control-plane.md §9), plus what the worker said. */
+export interface FailureResult {
+  readonly version: 1
+  readonly status: "failed"
+  readonly error: string
+  readonly error_type: FailureType
+  readonly worker_problem?: { readonly status: number; readonly type: string; readonly detail: string }
+}
+
+export type FailureType =
+  | "invalid_payload"
+  | "worker_auth_failed"
+  | "worker_rejected"
+  | "outcome_unknown"
+  | "not_started"
+
+export const failure = (
+  error_type: FailureType,
+  error: string,
+  worker_problem?: FailureResult["worker_problem"]
+): FailureResult => ({
+  version: 1,
+  status: "failed",
+  error,
+  error_type,
+  ...(worker_problem !== undefined ? { worker_problem } : {})
+})
+
+export type FinishOutcome = "stored" | "lost"
+export type RequeueOutcome = "requeued" | "ended" | "lost"
+
+export interface ClaimOptions {
+  /** At most this many jobs (the dispatcher's free call slots). */
+  readonly limit: number
+  readonly nodeMaxInflight: number
+  readonly leaseTtlMs: number
+  readonly sandboxImage: string
+  readonly inferenceModel: string
+  /** Nodes cooling down after a refused connection or 503, with the time the cool-down started. */
+  readonly cooling: ReadonlyMap<string, { readonly until: number; readonly since: number }>
+}
+
+export interface ClaimResult {
+  readonly claimed: ReadonlyArray<ClaimedJob>
+  /** Jobs failed at claim time for an invalid payload. */
+  readonly invalid: number
+  /** Dispatchable nodes seen (cooling ones included), for "why is nothing dispatched" logs. */
+  readonly nodes: number
+}
+
+// --- Pure parts (tested on their own) ---
+
+const MAX_SUMMARY_CODE_POINTS = 200
+
+const cut = (s: string) => Array.from(s).slice(0, MAX_SUMMARY_CODE_POINTS).join("")
+
+const firstLine = (s: unknown): string =>
+  typeof s === "string" ? (s.split("\n").find((line) => line.trim() !== "") ?? "").trim() : ""
+
+/**
+ * `tasks.metadata.result_summary` (control-plane.md §9 step 6): the worker said other than `completed` ⇒
+ * `job <status>`; else the first line of stdout, else of stderr (≤200 code points), else `completed`. Our additions:
+ * a canceled job reads `job canceled`, a dispatch failure `job failed (<error_type>)`.
+ */
+export const resultSummary = (result: unknown, jobStatus: string): string => {
+  if (jobStatus === "canceled") return "job canceled"
+  const r = typeof result === "object" && result !== null ? result as Record<string, unknown> : {}
+  if (typeof r.error_type === "string") return `job failed (${r.error_type})`
+  if (r.status !== "completed") return `job ${typeof r.status === "string" ? r.status : "failed"}`
+  const line = firstLine(r.stdout) || firstLine(r.stderr)
+  return line === "" ? "completed" : cut(line)
+}
+
+const decodePayload = Schema.decodeUnknownEither(JobPayload)
+
+/** Step 4: the stored payload, completed with the deployment's image or model; invalid ⇒ a readable reason. */
+export const completePayload = (
+  payload: unknown,
+  defaults: { readonly sandboxImage: string; readonly inferenceModel: string }
+): Either.Either<CompletedPayload, string> =>
+  decodePayload(payload).pipe(
+    Either.mapLeft((e) => `the job payload is neither a sandbox nor an inference job: ${ParseResult.TreeFormatter.formatErrorSync(e)}`),
+    Either.map((p): CompletedPayload =>
+      isInferenceJob(p)
+        ? { _tag: "inference", inference: { prompt: p.inference.prompt, model: p.inference.model ?? defaults.inferenceModel } }
+        : {
+          _tag: "sandbox",
+          sandbox: {
+            image: p.image ?? defaults.sandboxImage,
+            command: p.command,
+            ...(p.env !== undefined ? { env: p.env } : {}),
+            ...(p.timeout_seconds !== undefined ? { timeout_seconds: p.timeout_seconds } : {}),
+            ...(p.network_policy !== undefined ? { network_policy: p.network_policy } : {})
+          }
+        }
+    )
+  )
+
+/** The payload as stored back on the job (the variant's own shape, defaults filled in). */
+export const storedPayload = (p: CompletedPayload): unknown => (p._tag === "inference" ? { inference: p.inference } : p.sandbox)
+
+export interface NodeCandidate {
+  readonly id: string
+  readonly slug: string
+  readonly inferencePath: boolean
+  /** Jobs it may still take now. */
+  free: number
+  inflight: number
+}
+
+/** Fewest in-flight first, ties by slug; inference jobs only to inference paths (control-plane.md §9 step 2). */
+export const pickNode = (nodes: ReadonlyArray<NodeCandidate>, inference: boolean): NodeCandidate | undefined => {
+  let best: NodeCandidate | undefined
+  for (const n of nodes) {
+    if (n.free <= 0 || (inference && !n.inferencePath)) continue
+    if (best === undefined || n.inflight < best.inflight || (n.inflight === best.inflight && n.slug < best.slug)) best = n
+  }
+  return best
+}
+
+// --- SQL ---
+
+interface NodeRowForClaim {
+  readonly id: string
+  readonly node_slug: string
+  readonly url: string
+  readonly token: string
+  readonly config_ack_at: Date | null
+  readonly inference_path: boolean
+  readonly max_concurrency: number | null
+}
+
+interface JobRowForClaim {
+  readonly id: string
+  readonly task_id: string
+  readonly payload: unknown
+  readonly attempts: number
+}
+
+const seconds = (ms: number) => ms / 1000
+
+export const makeJobsRepo = Effect.gen(function*() {
+  const sql = yield* SqlClient.SqlClient
+  const tokens = yield* WorkerTokens
+
+  const decryptToken = (slug: string, stored: string) =>
+    tokens.decrypt(stored).pipe(
+      Effect.tapError((e) =>
+        Effect.logError("worker token cannot be decrypted; check WORKER_TOKEN_KEY/JWT_SECRET").pipe(
+          Effect.annotateLogs({ node: slug, reason: e.reason })
+        )
+      ),
+      Effect.option
+    )
+
+  /** Ends a job with `result` (step 6 rules) and gives its task the same terminal status unless already terminal. */
+  const finishInTx = (jobId: string, leaseId: string | null, result: unknown, outcome: "completed" | "failed") =>
+    Effect.gen(function*() {
+      const [job] = yield* sql<{ readonly task_id: string; readonly status: string }>`
+        UPDATE jobs SET result = ${JSON.stringify(result)}::jsonb, ended_at = now(), lease_expires_at = NULL,
+          status = CASE WHEN status = 'running' THEN ${outcome} ELSE status END
+        WHERE id = ${jobId} AND lease_id IS NOT DISTINCT FROM ${leaseId}::uuid AND ended_at IS NULL
+          AND status IN ('running', 'canceled')
+        RETURNING task_id::text AS task_id, status`
+      if (job === undefined) return "lost" as FinishOutcome
+      yield* sql`
+        UPDATE tasks SET status = CASE WHEN closed THEN status ELSE ${job.status} END, closed = true,
+          metadata = COALESCE(metadata, '{}'::jsonb) || jsonb_build_object('result_summary', ${resultSummary(result, job.status)}::text)
+        WHERE id = ${job.task_id}`
+      return "stored" as FinishOutcome
+    })
+
+  /**
+   * Step 2 in one transaction: lock the dispatchable nodes, count what they run, take the oldest claimable jobs with
+   * SKIP LOCKED, give each the least busy eligible node, and start its lease. Invalid payloads fail here.
+   */
+  const claim = (options: ClaimOptions) =>
+    Effect.gen(function*() {
+      const none: ClaimResult = { claimed: [], invalid: 0, nodes: 0 }
+      if (options.limit <= 0) return none
+      const nodeRows = yield* sql<NodeRowForClaim>`
+        SELECT n.id::text AS id, n.node_slug, n.worker_api_target_url AS url, n.worker_api_bearer_token AS token,
+          n.config_ack_at, ${inferencePathCondition(sql)} AS inference_path,
+          CASE WHEN (c.capability_snapshot #>> '{sandbox,max_concurrency}') ~ '^[0-9]{1,6}$'
+            THEN (c.capability_snapshot #>> '{sandbox,max_concurrency}')::int END AS max_concurrency
+        FROM nodes n LEFT JOIN node_capabilities c ON c.node_id = n.id
+        WHERE ${dispatchableCondition(sql)}
+        ORDER BY n.node_slug
+        FOR UPDATE OF n`
+      if (nodeRows.length === 0) return none
+      // Counted after the locks are held, in a statement of its own: it sees every claim committed before.
+      const counts = yield* sql<{ readonly node_id: string; readonly n: number }>`
+        SELECT node_id::text AS node_id, count(*)::int AS n FROM jobs
+        WHERE node_id IN ${sql.in(nodeRows.map((r) => r.id))} AND ended_at IS NULL AND status IN ('running', 'canceled')
+        GROUP BY node_id`
+      const inflightOf = new Map(counts.map((c) => [c.node_id, c.n] as const))
+      const now = Date.now()
+      const targets = new Map<string, NodeTarget>()
+      const candidates: Array<NodeCandidate> = []
+      for (const row of nodeRows) {
+        const cool = options.cooling.get(row.id)
+        // A new ack since the cool-down started means the node came back: try it now.
+        if (cool !== undefined && cool.until > now && (row.config_ack_at?.getTime() ?? 0) <= cool.since) continue
+        const inflight = inflightOf.get(row.id) ?? 0
+        const limit = Math.min(row.max_concurrency ?? Infinity, options.nodeMaxInflight)
+        if (limit - inflight <= 0) continue
+        const token = yield* decryptToken(row.node_slug, row.token)
+        if (Option.isNone(token)) continue
+        targets.set(row.id, { id: row.id, nodeSlug: row.node_slug, url: row.url.replace(/\/+$/, ""), token: token.value })
+        candidates.push({ id: row.id, slug: row.node_slug, inferencePath: row.inference_path, free: limit - inflight, inflight })
+      }
+      const capacity = candidates.reduce((sum, n) => sum + n.free, 0)
+      if (capacity === 0) return { ...none, nodes: nodeRows.length }
+      const inferenceOk = candidates.some((n) => n.inferencePath)
+      const jobs = yield* sql<JobRowForClaim>`
+        SELECT id::text AS id, task_id::text AS task_id, payload, attempts FROM jobs
+        WHERE status = 'queued' AND (not_before IS NULL OR not_before <= now())
+          ${inferenceOk ? sql`` : sql`AND payload -> 'inference' IS NULL`}
+        ORDER BY created_at, id
+        LIMIT ${Math.min(options.limit, capacity)}
+        FOR UPDATE SKIP LOCKED`
+      const assigned: Array<{ readonly job: JobRowForClaim; readonly payload: CompletedPayload; readonly node: NodeCandidate }> = []
+      let invalid = 0
+      for (const job of jobs) {
+        const payload = completePayload(job.payload, options)
+        if (Either.isLeft(payload)) {
+          yield* sql`UPDATE jobs SET status = 'running', started_at = now() WHERE id = ${job.id}`
+          yield* finishInTx(job.id, null, failure("invalid_payload", payload.left), "failed")
+          invalid++
+          continue
+        }
+        const node = pickNode(candidates, payload.right._tag === "inference")
+        if (node === undefined) continue
+        node.free--
+        node.inflight++
+        assigned.push({ job, payload: payload.right, node })
+      }
+      if (assigned.length === 0) return { claimed: [], invalid, nodes: nodeRows.length }
+      const rows = JSON.stringify(assigned.map((a) => ({ id: a.job.id, node_id: a.node.id, payload: storedPayload(a.payload) })))
+      const started = yield* sql<{ readonly id: string; readonly lease_id: string; readonly started_at: Date }>`
+        UPDATE jobs j SET status = 'running', node_id = c.node_id, payload = c.payload, started_at = now(),
+          lease_id = gen_random_uuid(), lease_expires_at = now() + make_interval(secs => ${seconds(options.leaseTtlMs)}),
+          not_before = NULL
+        FROM jsonb_to_recordset(${rows}::jsonb) AS c(id uuid, node_id uuid, payload jsonb)
+        WHERE j.id = c.id
+        RETURNING j.id::text AS id, j.lease_id::text AS lease_id, j.started_at`
+      yield* sql`
+        UPDATE tasks SET status = 'running'
+        WHERE id IN ${sql.in(assigned.map((a) => a.job.task_id))} AND status = 'pending'`
+      const byId = new Map(started.map((s) => [s.id, s] as const))
+      const claimed = assigned.flatMap(({ job, node, payload }): Array<ClaimedJob> => {
+        const s = byId.get(job.id)
+        const target = targets.get(node.id)
+        return s === undefined || target === undefined ? [] : [{
+          id: job.id,
+          taskId: job.task_id,
+          leaseId: s.lease_id,
+          startedAt: s.started_at,
+          attempts: job.attempts,
+          timeoutSeconds: payload._tag === "sandbox" ? payload.sandbox.timeout_seconds : undefined,
+          payload,
+          node: target,
+          status: "running"
+        }]
+      })
+      return { claimed, invalid, nodes: nodeRows.length }
+    }).pipe(sql.withTransaction, Effect.withSpan("JobsRepo.claim"))
+
+  /** Whether any queued job could be claimed now if a node were free (for the "waiting" log line). */
+  const hasClaimable = sql<{ readonly waiting: boolean }>`
+    SELECT EXISTS (SELECT 1 FROM jobs WHERE status = 'queued' AND (not_before IS NULL OR not_before <= now())) AS waiting`
+    .pipe(Effect.map((rows) => rows[0]?.waiting === true))
+
+  /** Step 6: store the result and settle the task in one transaction. */
+  const finish = (job: { readonly id: string; readonly leaseId: string }, result: unknown, outcome: "completed" | "failed") =>
+    finishInTx(job.id, job.leaseId, result, outcome).pipe(sql.withTransaction, Effect.withSpan("JobsRepo.finish"))
+
+  /**
+   * Back to the queue (nothing ran): node and lease cleared, the task `pending` again. A job canceled meanwhile just
+   * ends instead (nothing to stop).
+   */
+  const requeue = (
+    job: { readonly id: string; readonly leaseId: string },
+    options: { readonly counted: boolean; readonly notBefore: Date | null }
+  ) =>
+    Effect.gen(function*() {
+      const [requeued] = yield* sql<{ readonly task_id: string }>`
+        UPDATE jobs SET status = 'queued', node_id = NULL, lease_id = NULL, lease_expires_at = NULL, started_at = NULL,
+          attempts = attempts + ${options.counted ? 1 : 0}, not_before = ${options.notBefore}
+        WHERE id = ${job.id} AND lease_id = ${job.leaseId} AND status = 'running' AND ended_at IS NULL
+        RETURNING task_id::text AS task_id`
+      if (requeued !== undefined) {
+        yield* sql`UPDATE tasks SET status = 'pending' WHERE id = ${requeued.task_id} AND status = 'running'`
+        return "requeued" as RequeueOutcome
+      }
+      const ended = yield* endCanceledInTx(job)
+      return ended ? "ended" as RequeueOutcome : "lost" as RequeueOutcome
+    }).pipe(sql.withTransaction, Effect.withSpan("JobsRepo.requeue"))
+
+  const endCanceledInTx = (job: { readonly id: string; readonly leaseId: string }) =>
+    sql`
+      UPDATE jobs SET ended_at = now(), lease_expires_at = NULL
+      WHERE id = ${job.id} AND lease_id = ${job.leaseId} AND status = 'canceled' AND ended_at IS NULL
+      RETURNING id`.pipe(Effect.map((rows) => rows.length > 0))
+
+  /** A canceled job the node never ran (or already forgot): it simply ends. */
+  const endCanceled = (job: { readonly id: string; readonly leaseId: string }) =>
+    endCanceledInTx(job).pipe(Effect.withSpan("JobsRepo.endCanceled"))
+
+  /**
+   * Step 3: extends the leases still held, in one statement. Returns the status of each job whose lease is still
+   * ours (`running` or `canceled`); a job missing from the answer has lost its lease.
+   */
+  const renewLeases = (held: ReadonlyArray<{ readonly id: string; readonly leaseId: string }>, leaseTtlMs: number) =>
+    held.length === 0
+      ? Effect.succeed(new Map<string, string>())
+      : sql<{ readonly id: string; readonly status: string }>`
+        UPDATE jobs j SET lease_expires_at = now() + make_interval(secs => ${seconds(leaseTtlMs)})
+        FROM jsonb_to_recordset(${JSON.stringify(held.map((h) => ({ id: h.id, lease_id: h.leaseId })))}::jsonb)
+          AS h(id uuid, lease_id uuid)
+        WHERE j.id = h.id AND j.lease_id = h.lease_id AND j.status IN ('running', 'canceled') AND j.ended_at IS NULL
+        RETURNING j.id::text AS id, j.status`.pipe(
+        Effect.map((rows) => new Map(rows.map((r) => [r.id, r.status] as const))),
+        Effect.withSpan("JobsRepo.renewLeases")
+      )
+
+  const statusOf = (jobId: string) =>
+    sql<{ readonly status: string }>`SELECT status FROM jobs WHERE id = ${jobId}`.pipe(
+      Effect.map((rows) => Option.fromNullable(rows[0]?.status))
+    )
+
+  /**
+   * Reconciliation's claim: jobs whose lease lapsed (their dispatcher died), `running` ones and `canceled` ones not
+   * yet ended, taken over with a new lease (SKIP LOCKED: one dispatcher each). The node is read whatever its state.
+   */
+  const claimLapsed = (limit: number, leaseTtlMs: number) =>
+    Effect.gen(function*() {
+      const rows = yield* sql<{
+        readonly id: string
+        readonly task_id: string
+        readonly status: "running" | "canceled"
+        readonly payload: unknown
+        readonly attempts: number
+        readonly lease_id: string
+        readonly started_at: Date | null
+        readonly node_id: string | null
+        readonly node_slug: string | null
+        readonly url: string | null
+        readonly token: string | null
+      }>`
+        WITH lapsed AS (
+          SELECT id FROM jobs
+          WHERE status IN ('running', 'canceled') AND ended_at IS NULL AND lease_id IS NOT NULL
+            AND lease_expires_at < now()
+          ORDER BY lease_expires_at
+          LIMIT ${limit}
+          FOR UPDATE SKIP LOCKED
+        ), taken AS (
+          UPDATE jobs j SET lease_id = gen_random_uuid(),
+            lease_expires_at = now() + make_interval(secs => ${seconds(leaseTtlMs)})
+          FROM lapsed WHERE j.id = lapsed.id
+          RETURNING j.id, j.task_id, j.status, j.payload, j.attempts, j.lease_id, j.started_at, j.node_id
+        )
+        SELECT t.id::text AS id, t.task_id::text AS task_id, t.status, t.payload, t.attempts, t.lease_id::text AS lease_id,
+          t.started_at, t.node_id::text AS node_id, n.node_slug, n.worker_api_target_url AS url,
+          n.worker_api_bearer_token AS token
+        FROM taken t LEFT JOIN nodes n ON n.id = t.node_id`
+      const held: Array<HeldJob> = []
+      for (const row of rows) {
+        let node: NodeTarget | undefined
+        if (row.node_id !== null && row.node_slug !== null && row.url !== null && row.token !== null) {
+          const token = yield* decryptToken(row.node_slug, row.token)
+          if (Option.isSome(token)) node = { id: row.node_id, nodeSlug: row.node_slug, url: row.url.replace(/\/+$/, ""), token: token.value }
+        }
+        const timeout = (row.payload as { readonly timeout_seconds?: unknown } | null)?.timeout_seconds
+        held.push({
+          id: row.id,
+          taskId: row.task_id,
+          leaseId: row.lease_id,
+          startedAt: row.started_at ?? new Date(),
+          attempts: row.attempts,
+          timeoutSeconds: typeof timeout === "number" && timeout > 0 ? timeout : undefined,
+          node,
+          status: row.status
+        })
+      }
+      return held
+    }).pipe(Effect.withSpan("JobsRepo.claimLapsed"))
+
+  return { claim, hasClaimable, finish, requeue, endCanceled, renewLeases, statusOf, claimLapsed }
+})
+
+export class JobsRepo extends Context.Tag("cynode/JobsRepo")<JobsRepo, Effect.Effect.Success<typeof makeJobsRepo>>() {
+  static readonly Live = Layer.effect(JobsRepo, makeJobsRepo)
+}
+
+/** The worker request for a claimed job (worker-node.md §6). */
+export const runBody = (job: ClaimedJob) =>
+  job.payload._tag === "inference"
+    ? { version: 1, task_id: job.taskId, job_id: job.id, inference: job.payload.inference }
+    : { version: 1, task_id: job.taskId, job_id: job.id, sandbox: job.payload.sandbox }
