@@ -42,6 +42,11 @@ up: _runtime images
 demo: _runtime images
     tsx scripts/up.ts --demo --exit
 
+# Benchmarks against the container floor and the original design (bench/README.md); `just bench --quick` for a
+# CI-sized run. Prints a table, writes bench/results.json (results-quick.json) and the latency plot.
+bench *args: _runtime images
+    tsx bench/run.ts {{args}}
+
 # Parse every feature file; fail on undefined, pending or ambiguous steps.
 validate-feature-files:
     cucumber-js --dry-run --format summary

@@ -9,6 +9,7 @@ export interface Session {
 }
 
 export interface TaskTiming {
+  readonly taskId: string
   /** Submit (before POST /v1/tasks) → result received, ms. */
   readonly totalMs: number
   /** The POST /v1/tasks round trip, ms. */
@@ -91,7 +92,7 @@ export const runEcho = async (session: Session): Promise<TaskTiming> => {
   const id = await submitEcho(session)
   const submitMs = performance.now() - t0
   const instants = await awaitEcho(session, id)
-  return { totalMs: performance.now() - t0, submitMs, submittedAt, receivedAt: Date.now(), ...instants }
+  return { taskId: id, totalMs: performance.now() - t0, submitMs, submittedAt, receivedAt: Date.now(), ...instants }
 }
 
 /** GET helpers for the load figure. */

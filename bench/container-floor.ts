@@ -41,7 +41,7 @@ const timed = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
   })
 
 /** Runs the samplers interleaved (one of each per round) so that machine noise hits them alike. */
-const interleaved = <E, const T extends ReadonlyArray<Effect.Effect<number, E>>>(runs: number, samplers: T) =>
+export const interleaved = <E, const T extends ReadonlyArray<Effect.Effect<number, E>>>(runs: number, samplers: T) =>
   Effect.gen(function* () {
     for (const sample of samplers) yield* sample // warm-up, not counted
     const samples = samplers.map((): Array<number> => [])
@@ -59,7 +59,7 @@ export const cliCommand = (engine: "podman" | "docker"): ReadonlyArray<string> =
 }
 
 /** One CLI run. Podman's CLI occasionally loses the output of a short container; such runs are counted, not fatal. */
-const cliOnce = (argv: ReadonlyArray<string>, lostOutput: { count: number }) =>
+export const cliOnce = (argv: ReadonlyArray<string>, lostOutput: { count: number }) =>
   Effect.sync(() => {
     const t0 = performance.now()
     const result = spawnSync(argv[0]!, argv.slice(1), { encoding: "utf8" })
@@ -69,7 +69,7 @@ const cliOnce = (argv: ReadonlyArray<string>, lostOutput: { count: number }) =>
     return ms
   })
 
-const apiRunOnce = (rt: ContainerRuntimeShape) =>
+export const apiRunOnce = (rt: ContainerRuntimeShape) =>
   timed(
     rt.run({ image: SANDBOX_IMAGE, cmd: COMMAND, labels: LABELS }, { timeout: "30 seconds" }).pipe(
       Effect.filterOrDie(
@@ -80,7 +80,7 @@ const apiRunOnce = (rt: ContainerRuntimeShape) =>
   )
 
 /** create + start + wait + logs + remove, each step timed. */
-const apiWaitOnce = (rt: ContainerRuntimeShape, steps: Record<string, Array<number>>) =>
+export const apiWaitOnce = (rt: ContainerRuntimeShape, steps: Record<string, Array<number>>) =>
   Effect.gen(function* () {
     const t0 = performance.now()
     const id = yield* rt.create({ image: SANDBOX_IMAGE, cmd: COMMAND, labels: LABELS })

@@ -151,7 +151,10 @@ const forceOnSecondSignal = (children: ReadonlyArray<Child>) => {
 const program = (settings: UpSettings, flags: { readonly demo: boolean; readonly exit: boolean }, scope: Scope.Scope) =>
   Effect.gen(function*() {
     const started = Date.now()
-    const secrets = loadOrCreateSecrets(settings.stateDir)
+    const secrets = yield* Effect.try({
+      try: () => loadOrCreateSecrets(settings.stateDir),
+      catch: (error) => new UpFailed(`cannot prepare ${secretsFile(settings.stateDir)}: ${error instanceof Error ? error.message : String(error)}`)
+    })
     const checks = [
       [settings.gatewayPort, "CYNODE_GATEWAY_PORT"],
       [settings.controlPlanePort, "CYNODE_CONTROL_PLANE_PORT"],

@@ -1,7 +1,7 @@
 import { Command, ValidationError } from "@effect/cli"
 import { Console, Effect } from "effect"
 import { login, logout, whoami } from "./auth.ts"
-import { type CliError, describe, ExitCode, exitCodeOf } from "./CliError.ts"
+import { describe, ExitCode, exitCodeOf, isCliError } from "./CliError.ts"
 import { status } from "./status.ts"
 import { taskCommand } from "./task.ts"
 
@@ -15,11 +15,6 @@ const root = Command.make("cynode").pipe(
 )
 
 const run = Command.run(root, { name: "cynode", version: VERSION })
-
-const isCliError = (error: unknown): error is CliError =>
-  typeof error === "object" && error !== null && "_tag" in error &&
-  ["ApiError", "NotLoggedIn", "Unreachable", "UnexpectedResponse", "UsageError", "LocalFileError", "TaskNotCompleted", "WaitTimedOut", "NotReady"]
-    .includes(String(error._tag))
 
 /**
  * Runs `cynode <args>`: output on stdout, errors as `error: …` on stderr, and the exit code (docs/cli.md).

@@ -1,4 +1,4 @@
-import { Data } from "effect"
+import { Data, Predicate } from "effect"
 import type { FieldError } from "../../schema/problem.ts"
 
 /**
@@ -67,6 +67,25 @@ export type CliError =
   | TaskNotCompleted
   | WaitTimedOut
   | NotReady
+
+const CLI_ERROR_TAGS: ReadonlySet<string> = new Set<CliError["_tag"]>([
+  "ApiError",
+  "NotLoggedIn",
+  "Unreachable",
+  "UnexpectedResponse",
+  "UsageError",
+  "LocalFileError",
+  "TaskNotCompleted",
+  "WaitTimedOut",
+  "NotReady"
+])
+
+export const isCliError = (error: unknown): error is CliError =>
+  Predicate.hasProperty(error, "_tag") && typeof error._tag === "string" && CLI_ERROR_TAGS.has(error._tag)
+
+/** A 401 answer: the token (or the credentials) were refused. */
+export const isUnauthorized = (error: unknown): error is ApiError =>
+  Predicate.isTagged(error, "ApiError") && (error as ApiError).status === 401
 
 export const exitCodeOf = (error: CliError): number => {
   switch (error._tag) {

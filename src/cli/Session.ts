@@ -1,6 +1,6 @@
 import type { HttpClient } from "@effect/platform"
 import { Config, Effect, Option, Redacted } from "effect"
-import { type ApiError, LocalFileError, NotLoggedIn, UsageError } from "./CliError.ts"
+import { isUnauthorized, type LocalFileError, NotLoggedIn, UsageError } from "./CliError.ts"
 import * as Credentials from "./Credentials.ts"
 import * as Gateway from "./Gateway.ts"
 import type { HttpFailure } from "./Http.ts"
@@ -38,9 +38,6 @@ export interface Session {
   readonly gatewayUrl: string
   readonly handle: string
 }
-
-const isUnauthorized = (error: unknown): error is ApiError =>
-  (error as { _tag?: unknown })._tag === "ApiError" && (error as ApiError).status === 401
 
 /**
  * Runs `use` with the stored access token for the resolved gateway; on a 401 it refreshes once and retries.

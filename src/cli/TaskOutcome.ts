@@ -79,7 +79,7 @@ const indent = (text: string) => text.replace(/\n$/, "").split("\n").map((line) 
 const seconds = (from?: string, to?: string): string | undefined => {
   if (from === undefined || to === undefined) return undefined
   const ms = Date.parse(to) - Date.parse(from)
-  return Number.isFinite(ms) ? `${Math.max(0, ms / 1000).toFixed(0)} s` : undefined
+  return Number.isFinite(ms) ? (ms < 1000 ? "<1 s" : `${(ms / 1000).toFixed(0)} s`) : undefined
 }
 
 /** Human-readable result block. */

@@ -1,7 +1,7 @@
 import { Command, Options, Prompt } from "@effect/cli"
 import { Config, Console, Effect, Option, Redacted } from "effect"
 import * as fs from "node:fs"
-import { LocalFileError, UsageError } from "./CliError.ts"
+import { isUnauthorized, LocalFileError, UsageError } from "./CliError.ts"
 import * as Credentials from "./Credentials.ts"
 import * as Gateway from "./Gateway.ts"
 import { common, emit } from "./options.ts"
@@ -74,7 +74,7 @@ export const logout = Command.make("logout", common, ({ gateway, json }) =>
     // gateway already revoked answers 401, which is what logging out wants anyway.
     const server = yield* Effect.either(target === gatewayUrl ? Gateway.logout(gatewayUrl, accessToken, refreshToken) : Effect.void)
     yield* Credentials.remove
-    if (server._tag === "Left" && !(server.left._tag === "ApiError" && server.left.status === 401)) {
+    if (server._tag === "Left" && !isUnauthorized(server.left)) {
       yield* Console.error(`logged out locally; the gateway could not end the session:`)
       return yield* server.left
     }

@@ -205,22 +205,23 @@ export const makeJobsRepo = Effect.gen(function*() {
       Effect.option
     )
 
-  /** Ends a job with `result` (step 6 rules) and gives its task the same terminal status unless already terminal. */
+  /**
+   * Ends a job with `result` (step 6 rules) and gives its task the same terminal status unless already terminal, with
+   * its summary: one statement, so one atomic write. A canceled job keeps `canceled`.
+   */
   const finishInTx = (jobId: string, leaseId: string | null, result: unknown, outcome: "completed" | "failed") =>
-    Effect.gen(function*() {
-      const [job] = yield* sql<{ readonly task_id: string; readonly status: string }>`
+    sql<{ readonly id: string }>`
+      WITH job AS (
         UPDATE jobs SET result = ${JSON.stringify(result)}::jsonb, ended_at = now(), lease_expires_at = NULL,
           status = CASE WHEN status = 'running' THEN ${outcome} ELSE status END
         WHERE id = ${jobId} AND lease_id IS NOT DISTINCT FROM ${leaseId}::uuid AND ended_at IS NULL
           AND status IN ('running', 'canceled')
-        RETURNING task_id::text AS task_id, status`
-      if (job === undefined) return "lost" as FinishOutcome
-      yield* sql`
-        UPDATE tasks SET status = CASE WHEN closed THEN status ELSE ${job.status} END, closed = true,
-          metadata = COALESCE(metadata, '{}'::jsonb) || jsonb_build_object('result_summary', ${resultSummary(result, job.status)}::text)
-        WHERE id = ${job.task_id}`
-      return "stored" as FinishOutcome
-    })
+        RETURNING task_id, status)
+      UPDATE tasks t SET status = CASE WHEN t.closed THEN t.status ELSE job.status END, closed = true,
+        metadata = COALESCE(t.metadata, '{}'::jsonb) || jsonb_build_object('result_summary',
+          CASE WHEN job.status = 'canceled' THEN ${resultSummary(result, "canceled")} ELSE ${resultSummary(result, outcome)} END)
+      FROM job WHERE t.id = job.task_id
+      RETURNING t.id::text AS id`.pipe(Effect.map((rows): FinishOutcome => (rows.length > 0 ? "stored" : "lost")))
 
   /**
    * Step 2 in one transaction: lock the dispatchable nodes, count what they run, take the oldest claimable jobs with
@@ -289,16 +290,18 @@ export const makeJobsRepo = Effect.gen(function*() {
       }
       if (assigned.length === 0) return { claimed: [], invalid, nodes: nodeRows.length }
       const rows = JSON.stringify(assigned.map((a) => ({ id: a.job.id, node_id: a.node.id, payload: storedPayload(a.payload) })))
+      // The jobs start and their tasks become `running` in one statement.
       const started = yield* sql<{ readonly id: string; readonly lease_id: string; readonly started_at: Date }>`
-        UPDATE jobs j SET status = 'running', node_id = c.node_id, payload = c.payload, started_at = now(),
-          lease_id = gen_random_uuid(), lease_expires_at = now() + make_interval(secs => ${seconds(options.leaseTtlMs)}),
-          not_before = NULL
-        FROM jsonb_to_recordset(${rows}::jsonb) AS c(id uuid, node_id uuid, payload jsonb)
-        WHERE j.id = c.id
-        RETURNING j.id::text AS id, j.lease_id::text AS lease_id, j.started_at`
-      yield* sql`
-        UPDATE tasks SET status = 'running'
-        WHERE id IN ${sql.in(assigned.map((a) => a.job.task_id))} AND status = 'pending'`
+        WITH started AS (
+          UPDATE jobs j SET status = 'running', node_id = c.node_id, payload = c.payload, started_at = now(),
+            lease_id = gen_random_uuid(), lease_expires_at = now() + make_interval(secs => ${seconds(options.leaseTtlMs)}),
+            not_before = NULL
+          FROM jsonb_to_recordset(${rows}::jsonb) AS c(id uuid, node_id uuid, payload jsonb)
+          WHERE j.id = c.id
+          RETURNING j.id, j.task_id, j.lease_id, j.started_at),
+        running AS (
+          UPDATE tasks SET status = 'running' WHERE id IN (SELECT task_id FROM started) AND status = 'pending')
+        SELECT id::text AS id, lease_id::text AS lease_id, started_at FROM started`
       const byId = new Map(started.map((s) => [s.id, s] as const))
       const claimed = assigned.flatMap(({ job, node, payload }): Array<ClaimedJob> => {
         const s = byId.get(job.id)
@@ -325,7 +328,7 @@ export const makeJobsRepo = Effect.gen(function*() {
 
   /** Step 6: store the result and settle the task in one transaction. */
   const finish = (job: { readonly id: string; readonly leaseId: string }, result: unknown, outcome: "completed" | "failed") =>
-    finishInTx(job.id, job.leaseId, result, outcome).pipe(sql.withTransaction, Effect.withSpan("JobsRepo.finish"))
+    finishInTx(job.id, job.leaseId, result, outcome).pipe(Effect.withSpan("JobsRepo.finish"))
 
   /**
    * Back to the queue (nothing ran): node and lease cleared, the task `pending` again. A job canceled meanwhile just

@@ -195,7 +195,9 @@ export const make = Effect.gen(function*() {
   const execute = (request: RunJobRequest, entry: ActiveJob) =>
     (request.inference !== undefined
       ? runInference(request, request.inference, entry.startedAt, entry.stop)
-      : runSandboxJob(request, request.sandbox!, entry.startedAt, entry.stop)).pipe(
+      : request.sandbox !== undefined
+      ? runSandboxJob(request, request.sandbox, entry.startedAt, entry.stop)
+      : Effect.dieMessage("a decoded request carries a sandbox or an inference job")).pipe(
       Effect.onInterrupt(() =>
         // Interrupted without a stop request (the scope closed first): the record must not stay `running`.
         writeRecord(settings.mountRoot, failedWith(request, entry.startedAt, SHUTDOWN_LINE, cap)).pipe(Effect.ignoreLogged)
@@ -316,7 +318,8 @@ export const make = Effect.gen(function*() {
     if (active.size === 0) return
     const pending = [...active.values()]
     yield* Effect.logInfo("waiting for running jobs before shutdown").pipe(Effect.annotateLogs("jobs", pending.length))
-    const all = Effect.forEach(pending, (job) => Deferred.await(job.done), { discard: true })
+    // Finalizers run uninterruptibly: the waits are made interruptible so that their timeouts can end them.
+    const all = Effect.interruptible(Effect.forEach(pending, (job) => Deferred.await(job.done), { discard: true }))
     const inTime = yield* all.pipe(Effect.timeout(Duration.seconds(settings.shutdownGraceSeconds)), Effect.option)
     if (Option.isSome(inTime)) return
     yield* Effect.forEach(pending, (job) => Deferred.succeed(job.stop, "shutdown"), { discard: true })

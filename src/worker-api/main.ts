@@ -44,6 +44,13 @@ const main = Effect.gen(function*() {
   )
 })
 
+/** A typed failure as one readable line (its tag and message); anything else in full. */
+const describeFailure = (cause: Cause.Cause<unknown>): string => {
+  const failure = Cause.failureOption(cause)
+  if (Option.isSome(failure) && failure.value instanceof Error) return `${failure.value.name}: ${failure.value.message}`
+  return Cause.pretty(cause)
+}
+
 const exitCodeFor = (cause: Cause.Cause<unknown>): number => {
   const failure = Cause.failureOption(cause)
   if (Option.isNone(failure)) return 1
@@ -61,7 +68,7 @@ const exitCodeFor = (cause: Cause.Cause<unknown>): number => {
 
 NodeRuntime.runMain(
   main.pipe(
-    Effect.tapErrorCause((cause) => Effect.logError("worker-api stopped", Cause.pretty(cause))),
+    Effect.tapErrorCause((cause) => Effect.logError(`worker-api stopped: ${describeFailure(cause)}`)),
     Effect.provide(loggingFor("worker-api"))
   ),
   {

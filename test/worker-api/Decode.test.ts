@@ -3,7 +3,7 @@ import { Effect, Either } from "effect"
 import * as fc from "effect/FastCheck"
 import { decodeRunRequest } from "../../src/worker-api/Decode.ts"
 
-/** Request decoding (worker-node.md §6): any input gives a typed answer, never a defect. */
+/** Request decoding (worker-node.md §6): every input gives a typed answer, never a defect. */
 
 const decode = (body: string) => Effect.runSync(Effect.either(decodeRunRequest(body)))
 const errorTag = (body: string) => {

@@ -283,6 +283,22 @@ describe("Worker API (in-process, real engine)", () => {
       })
     }), 30_000)
 
+  it.scopedLive("on shutdown, a running job gets the grace period, then is stopped and answered", () =>
+    Effect.gen(function*() {
+      const { pending, nodeSlug } = yield* Effect.scoped(
+        Effect.gen(function*() {
+          const worker = yield* startWorker({ shutdownGraceSeconds: 1 })
+          const pending = Effect.runPromise(run(worker.base, sandboxJob("sd-1", "echo working; sleep 30")))
+          yield* poll(call(worker.base, "/v1/worker/jobs/sd-1", { headers: auth }), (a) => a.status === 200)
+          return { pending, nodeSlug: worker.settings.nodeSlug }
+        })
+      )
+      const reply = yield* Effect.promise(() => pending)
+      expect(reply.json).toMatchObject({ status: "failed", exit_code: -1, stdout: "working\n", stderr: "cynode-worker: canceled by node shutdown\n" })
+      const rt = yield* Effect.provide(ContainerRuntime, yield* Layer.build(Runtime))
+      expect(yield* rt.listByLabel({ "io.cynode.node": nodeSlug })).toEqual([])
+    }), 30_000)
+
   it.scopedLive("arbitrary JSON bodies are never answered with a 5xx", () =>
     Effect.gen(function*() {
       const worker = yield* startWorker()

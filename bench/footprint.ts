@@ -1,0 +1,67 @@
+/**
+ * Figure 5, footprint: resident memory (VmRSS in /proc/<pid>/status) of each program, sampled every 200 ms. Each
+ * phase of the run (idle, then each load) is a label; the sampler keeps the peak per program per phase, and at the
+ * end reads VmHWM (the kernel's own peak, which catches spikes between samples).
+ */
+import * as fs from "node:fs"
+import type { Program } from "./system.ts"
+
+const kib = (status: string, field: "VmRSS" | "VmHWM") => {
+  const match = new RegExp(`^${field}:\\s+(\\d+) kB`, "m").exec(status)
+  return match === null ? undefined : Number(match[1])
+}
+
+const readKib = (pid: number, field: "VmRSS" | "VmHWM") => {
+  try {
+    return kib(fs.readFileSync(`/proc/${pid}/status`, "utf8"), field)
+  } catch {
+    return undefined // exited
+  }
+}
+
+const mb = (kb: number) => Math.round((kb / 1024) * 10) / 10
+
+/** Resident memory of a process, MB, or undefined when it is gone. */
+export const rssMb = (pid: number) => {
+  const kb = readKib(pid, "VmRSS")
+  return kb === undefined ? undefined : mb(kb)
+}
+
+export interface Footprint {
+  /** Peak RSS (MB) per phase, per program. */
+  readonly phases: Record<string, Record<string, number>>
+  /** The kernel's high-water mark per program over the whole run (MB). */
+  readonly highWaterMb: Record<string, number>
+  readonly targetMb: number
+}
+
+export const startSampler = (programs: ReadonlyArray<Program>, intervalMs = 200) => {
+  const phases: Record<string, Record<string, number>> = {}
+  let phase = "startup"
+  const sample = () => {
+    const peaks = (phases[phase] ??= {})
+    for (const { name, pid } of programs) {
+      const value = rssMb(pid)
+      if (value !== undefined) peaks[name] = Math.max(peaks[name] ?? 0, value)
+    }
+  }
+  const timer = setInterval(sample, intervalMs)
+  return {
+    /** Starts a new phase (and samples at once, so short phases are seen). */
+    phase: (name: string) => {
+      sample()
+      phase = name
+      sample()
+    },
+    stop: (): Footprint => {
+      sample()
+      clearInterval(timer)
+      const highWaterMb: Record<string, number> = {}
+      for (const { name, pid } of programs) {
+        const kb = readKib(pid, "VmHWM")
+        if (kb !== undefined) highWaterMb[name] = mb(kb)
+      }
+      return { phases, highWaterMb, targetMb: 150 }
+    }
+  }
+}

@@ -1,0 +1,137 @@
+/**
+ * Just enough raster graphics for the bench plot, with no system dependency: an RGB canvas with lines (solid or
+ * dashed), filled rectangles and text in a built-in 5×7 pixel font (upper case, digits, a little punctuation), and
+ * a PNG encoder on node:zlib (8-bit RGB, filter 0, one IDAT).
+ */
+import { deflateSync } from "node:zlib"
+
+export type Rgb = readonly [number, number, number]
+
+export const hex = (color: string): Rgb => {
+  const n = Number.parseInt(color.replace("#", ""), 16)
+  return [(n >> 16) & 255, (n >> 8) & 255, n & 255]
+}
+
+// 5×7 glyphs: seven rows, five bits each, the high bit leftmost.
+const GLYPHS: Record<string, ReadonlyArray<number>> = {
+  A: [0x0e, 0x11, 0x11, 0x1f, 0x11, 0x11, 0x11], B: [0x1e, 0x11, 0x11, 0x1e, 0x11, 0x11, 0x1e],
+  C: [0x0e, 0x11, 0x10, 0x10, 0x10, 0x11, 0x0e], D: [0x1c, 0x12, 0x11, 0x11, 0x11, 0x12, 0x1c],
+  E: [0x1f, 0x10, 0x10, 0x1e, 0x10, 0x10, 0x1f], F: [0x1f, 0x10, 0x10, 0x1e, 0x10, 0x10, 0x10],
+  G: [0x0e, 0x11, 0x10, 0x17, 0x11, 0x11, 0x0f], H: [0x11, 0x11, 0x11, 0x1f, 0x11, 0x11, 0x11],
+  I: [0x0e, 0x04, 0x04, 0x04, 0x04, 0x04, 0x0e], J: [0x07, 0x02, 0x02, 0x02, 0x02, 0x12, 0x0c],
+  K: [0x11, 0x12, 0x14, 0x18, 0x14, 0x12, 0x11], L: [0x10, 0x10, 0x10, 0x10, 0x10, 0x10, 0x1f],
+  M: [0x11, 0x1b, 0x15, 0x15, 0x11, 0x11, 0x11], N: [0x11, 0x11, 0x19, 0x15, 0x13, 0x11, 0x11],
+  O: [0x0e, 0x11, 0x11, 0x11, 0x11, 0x11, 0x0e], P: [0x1e, 0x11, 0x11, 0x1e, 0x10, 0x10, 0x10],
+  Q: [0x0e, 0x11, 0x11, 0x11, 0x15, 0x12, 0x0d], R: [0x1e, 0x11, 0x11, 0x1e, 0x14, 0x12, 0x11],
+  S: [0x0f, 0x10, 0x10, 0x0e, 0x01, 0x01, 0x1e], T: [0x1f, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04],
+  U: [0x11, 0x11, 0x11, 0x11, 0x11, 0x11, 0x0e], V: [0x11, 0x11, 0x11, 0x11, 0x11, 0x0a, 0x04],
+  W: [0x11, 0x11, 0x11, 0x15, 0x15, 0x15, 0x0a], X: [0x11, 0x11, 0x0a, 0x04, 0x0a, 0x11, 0x11],
+  Y: [0x11, 0x11, 0x11, 0x0a, 0x04, 0x04, 0x04], Z: [0x1f, 0x01, 0x02, 0x04, 0x08, 0x10, 0x1f],
+  "0": [0x0e, 0x11, 0x13, 0x15, 0x19, 0x11, 0x0e], "1": [0x04, 0x0c, 0x04, 0x04, 0x04, 0x04, 0x0e],
+  "2": [0x0e, 0x11, 0x01, 0x02, 0x04, 0x08, 0x1f], "3": [0x1f, 0x02, 0x04, 0x02, 0x01, 0x11, 0x0e],
+  "4": [0x02, 0x06, 0x0a, 0x12, 0x1f, 0x02, 0x02], "5": [0x1f, 0x10, 0x1e, 0x01, 0x01, 0x11, 0x0e],
+  "6": [0x06, 0x08, 0x10, 0x1e, 0x11, 0x11, 0x0e], "7": [0x1f, 0x01, 0x02, 0x04, 0x08, 0x08, 0x08],
+  "8": [0x0e, 0x11, 0x11, 0x0e, 0x11, 0x11, 0x0e], "9": [0x0e, 0x11, 0x11, 0x0f, 0x01, 0x02, 0x0c],
+  " ": [0, 0, 0, 0, 0, 0, 0], ".": [0, 0, 0, 0, 0, 0x0c, 0x0c], ",": [0, 0, 0, 0, 0x0c, 0x04, 0x08],
+  ":": [0, 0x0c, 0x0c, 0, 0x0c, 0x0c, 0], "/": [0, 0x01, 0x02, 0x04, 0x08, 0x10, 0],
+  "(": [0x02, 0x04, 0x08, 0x08, 0x08, 0x04, 0x02], ")": [0x08, 0x04, 0x02, 0x02, 0x02, 0x04, 0x08],
+  "-": [0, 0, 0, 0x1f, 0, 0, 0], "+": [0, 0x04, 0x04, 0x1f, 0x04, 0x04, 0], "=": [0, 0, 0x1f, 0, 0x1f, 0, 0],
+  "%": [0x18, 0x19, 0x02, 0x04, 0x08, 0x13, 0x03], "<": [0x02, 0x04, 0x08, 0x10, 0x08, 0x04, 0x02],
+  ">": [0x08, 0x04, 0x02, 0x01, 0x02, 0x04, 0x08], "→": [0, 0x04, 0x02, 0x1f, 0x02, 0x04, 0],
+  "×": [0, 0x11, 0x0a, 0x04, 0x0a, 0x11, 0], _: [0, 0, 0, 0, 0, 0, 0x1f],
+  "?": [0x0e, 0x11, 0x01, 0x02, 0x04, 0, 0x04]
+}
+
+/** Pixels a string takes at `scale` (each glyph cell is 6×8). */
+export const textWidth = (text: string, scale: number) => [...text].length * 6 * scale
+
+export class Canvas {
+  readonly pixels: Buffer
+  constructor(readonly width: number, readonly height: number, background: Rgb) {
+    this.pixels = Buffer.alloc(width * height * 3)
+    this.fillRect(0, 0, width, height, background)
+  }
+
+  set(x: number, y: number, color: Rgb) {
+    const px = Math.round(x)
+    const py = Math.round(y)
+    if (px < 0 || py < 0 || px >= this.width || py >= this.height) return
+    const i = (py * this.width + px) * 3
+    this.pixels[i] = color[0]
+    this.pixels[i + 1] = color[1]
+    this.pixels[i + 2] = color[2]
+  }
+
+  fillRect(x: number, y: number, w: number, h: number, color: Rgb) {
+    for (let j = Math.round(y); j < Math.round(y + h); j++) for (let i = Math.round(x); i < Math.round(x + w); i++) this.set(i, j, color)
+  }
+
+  /** A line `width` px thick; `dash` = [on, off] in px along the line. */
+  line(x1: number, y1: number, x2: number, y2: number, color: Rgb, width = 1, dash?: readonly [number, number]) {
+    const length = Math.hypot(x2 - x1, y2 - y1)
+    const steps = Math.max(1, Math.ceil(length))
+    const half = (width - 1) / 2
+    for (let s = 0; s <= steps; s++) {
+      if (dash !== undefined && s % (dash[0] + dash[1]) >= dash[0]) continue
+      const x = x1 + ((x2 - x1) * s) / steps
+      const y = y1 + ((y2 - y1) * s) / steps
+      this.fillRect(x - half, y - half, width, width, color)
+    }
+  }
+
+  /** Text with its top-left (anchor start), top-centre or top-right corner at (x, y); lower case is drawn upper case. */
+  text(x: number, y: number, text: string, color: Rgb, scale = 1, anchor: "start" | "middle" | "end" = "start") {
+    const w = textWidth(text, scale)
+    let cx = anchor === "start" ? x : anchor === "middle" ? x - w / 2 : x - w
+    for (const ch of text.toUpperCase()) {
+      const glyph = GLYPHS[ch] ?? GLYPHS["?"]!
+      for (let row = 0; row < 7; row++) {
+        for (let col = 0; col < 5; col++) {
+          if ((glyph[row]! >> (4 - col)) & 1) this.fillRect(cx + col * scale, y + row * scale, scale, scale, color)
+        }
+      }
+      cx += 6 * scale
+    }
+  }
+}
+
+const CRC_TABLE = Array.from({ length: 256 }, (_, n) => {
+  let c = n
+  for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1
+  return c >>> 0
+})
+
+const crc32 = (data: Buffer) => {
+  let c = 0xffffffff
+  for (const byte of data) c = CRC_TABLE[(c ^ byte) & 0xff]! ^ (c >>> 8)
+  return (c ^ 0xffffffff) >>> 0
+}
+
+const chunk = (type: string, data: Buffer) => {
+  const length = Buffer.alloc(4)
+  length.writeUInt32BE(data.length)
+  const body = Buffer.concat([Buffer.from(type, "ascii"), data])
+  const crc = Buffer.alloc(4)
+  crc.writeUInt32BE(crc32(body))
+  return Buffer.concat([length, body, crc])
+}
+
+export const encodePng = (canvas: Canvas): Buffer => {
+  const header = Buffer.alloc(13)
+  header.writeUInt32BE(canvas.width, 0)
+  header.writeUInt32BE(canvas.height, 4)
+  header[8] = 8 // bit depth
+  header[9] = 2 // colour type: RGB
+  const stride = canvas.width * 3
+  const raw = Buffer.alloc((stride + 1) * canvas.height)
+  for (let y = 0; y < canvas.height; y++) {
+    raw[y * (stride + 1)] = 0 // filter: none
+    canvas.pixels.copy(raw, y * (stride + 1) + 1, y * stride, (y + 1) * stride)
+  }
+  return Buffer.concat([
+    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
+    chunk("IHDR", header),
+    chunk("IDAT", deflateSync(raw, { level: 9 })),
+    chunk("IEND", Buffer.alloc(0))
+  ])
+}

@@ -1,0 +1,227 @@
+/**
+ * `just bench` / `npm run bench`: CyNode measured against the container floor and the original design, every figure
+ * a ratio or a comparison taken side by side in the same run (bench/README.md says how each one is measured).
+ *
+ *   tsx bench/run.ts [--quick]
+ *
+ * Order: the dispatcher's capacity and the worker's overhead first (they start their own database / worker, and
+ * must not share the CPU with the system); then the whole system via scripts/up.ts; idle footprint; task latency;
+ * parallel throughput; gateway load; node startup; stop. Prints a table, writes bench/results.json (or
+ * results-quick.json) and the plot (latency.svg / latency.png, `-quick` likewise) next to it. Exits 1 when a
+ * figure could not be measured; missed targets are reported, not fatal.
+ */
+import { Effect, Layer, Logger, LogLevel, ManagedRuntime } from "effect"
+import { execFileSync, spawn } from "node:child_process"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import { ContainerRuntime } from "../layers/ContainerRuntime.ts"
+import { repoRoot } from "../test/support/programs.ts"
+import { login, runEcho } from "./client.ts"
+import { startSampler } from "./footprint.ts"
+import { measureGateway } from "./gateway.ts"
+import { measureNodeStartup } from "./nodeStartup.ts"
+import { measureParallel, type Parallel } from "./parallel.ts"
+import { type Panel, renderPlot } from "./plot.ts"
+import { startSystem } from "./system.ts"
+import { printTable } from "./table.ts"
+import { checkTargets, type Dispatcher, NODE_SANDBOX_LIMIT } from "./targets.ts"
+import { measureTaskLatency } from "./taskLatency.ts"
+import { measureWorkerOverhead } from "./worker-overhead.ts"
+
+const quick = process.argv.includes("--quick")
+const unknown = process.argv.slice(2).filter((a) => a !== "--quick")
+if (unknown.length > 0) {
+  process.stderr.write(`error: unknown argument ${unknown.join(" ")}\nusage: tsx bench/run.ts [--quick]\n`)
+  process.exit(2)
+}
+
+/** How much of everything: the full run stays under 10 minutes, the quick one well under 3. */
+const PLAN = quick
+  ? { latencyRuns: 10, workerRuns: 5, dispatcherJobs: 300, dispatcherPaced: 30, levels: [1, 4], tasksPerLevel: 8, loadSeconds: 3, idleSeconds: 2, freshNodes: 1 }
+  : { latencyRuns: 30, workerRuns: 10, dispatcherJobs: 1000, dispatcherPaced: 100, levels: [1, 2, 4, 8], tasksPerLevel: 24, loadSeconds: 10, idleSeconds: 3, freshNodes: 3 }
+
+const say = (line: string) => process.stdout.write(`${line}\n`)
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+const git = (...args: Array<string>) => {
+  try {
+    return execFileSync("git", args, { cwd: repoRoot, encoding: "utf8" }).trim()
+  } catch {
+    return undefined
+  }
+}
+
+// Quiet: the runtime's own info lines would interleave with the bench's output.
+const quiet = Logger.minimumLogLevel(LogLevel.Warning)
+const runtime = ManagedRuntime.make(Layer.merge(ContainerRuntime.Live.pipe(Layer.provide(quiet)), quiet))
+const errors: Record<string, string> = {}
+
+/** Runs one figure; a failure is recorded (and printed) and the run goes on. */
+const figure = async <A>(name: string, measure: () => Promise<A>): Promise<A | undefined> => {
+  const t0 = performance.now()
+  say(`▸ ${name} …`)
+  try {
+    const value = await measure()
+    say(`  done in ${((performance.now() - t0) / 1000).toFixed(1)} s`)
+    return value
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error)
+    errors[name] = message
+    say(`  FAILED: ${message.slice(0, 2000)}`)
+    return undefined
+  }
+}
+
+/** bench/dispatcher.ts in its own process (it runs the real dispatcher on its own database), as JSON. */
+const dispatcherFigure = () =>
+  new Promise<Dispatcher>((resolve, reject) => {
+    const args = ["--import", "tsx", "bench/dispatcher.ts", "--json", "--jobs", String(PLAN.dispatcherJobs), "--paced", String(PLAN.dispatcherPaced)]
+    const child = spawn(process.execPath, args, { cwd: repoRoot, stdio: ["ignore", "pipe", "pipe"] })
+    let stdout = ""
+    let stderr = ""
+    child.stdout.on("data", (d: Buffer) => (stdout += d.toString("utf8")))
+    child.stderr.on("data", (d: Buffer) => (stderr += d.toString("utf8")))
+    child.once("error", reject)
+    child.once("close", (code) => {
+      if (code !== 0) return reject(new Error(`bench/dispatcher.ts exited ${code}: ${stderr.slice(-2000)}`))
+      try {
+        resolve(JSON.parse(stdout.slice(stdout.indexOf("{"))) as Dispatcher)
+      } catch {
+        reject(new Error(`bench/dispatcher.ts printed no JSON: ${stdout.slice(-500)} ${stderr.slice(-1000)}`))
+      }
+    })
+  })
+
+const environment = async () => {
+  const engine = await runtime.runPromise(Effect.flatMap(ContainerRuntime, (rt) => rt.version)).catch(() => undefined)
+  const cpus = os.cpus()
+  return {
+    node: process.version,
+    platform: `${os.type()} ${os.release()} ${os.arch()}`,
+    cpuCount: cpus.length,
+    cpuModel: cpus[0]?.model ?? "unknown",
+    memoryGb: Math.round((os.totalmem() / 1024 ** 3) * 10) / 10,
+    engine: engine === undefined ? "unknown" : `${engine.engine} ${engine.version} (API ${engine.apiVersion})`
+  }
+}
+
+const plotPanels = (parallel: Parallel | undefined, dispatcher: Dispatcher | undefined): ReadonlyArray<Panel> => {
+  const panels: Array<Panel> = []
+  if (parallel !== undefined) {
+    const levels = parallel.levels
+    panels.push({
+      title: "Sandbox tasks: latency vs concurrency",
+      xLabel: `concurrent echo tasks (node limit ${NODE_SANDBOX_LIMIT})`,
+      xs: levels.map((l) => l.concurrency),
+      series: [
+        { label: "end to end p50", color: "#1f77b4", dashed: false, points: levels.map((l) => [l.concurrency, l.endToEnd.latency.medianMs] as const) },
+        { label: "end to end p95", color: "#1f77b4", dashed: true, points: levels.map((l) => [l.concurrency, l.endToEnd.latency.p95Ms] as const) },
+        { label: "direct run p50", color: "#ff7f0e", dashed: false, points: levels.map((l) => [l.concurrency, l.direct.latency.medianMs] as const) },
+        { label: "direct run p95", color: "#ff7f0e", dashed: true, points: levels.map((l) => [l.concurrency, l.direct.latency.p95Ms] as const) }
+      ]
+    })
+  }
+  if (dispatcher !== undefined) {
+    const levels = dispatcher.results
+    panels.push({
+      title: "Dispatcher: submit→dispatch",
+      xLabel: `in-flight jobs per node (${dispatcher.jobs} jobs burst, ${dispatcher.paced} paced)`,
+      xs: levels.map((l) => l.inflightPerNode),
+      series: [
+        { label: "burst p50", color: "#2ca02c", dashed: false, points: levels.map((l) => [l.inflightPerNode, l.burst.latencyMs.p50] as const) },
+        { label: "burst p95", color: "#2ca02c", dashed: true, points: levels.map((l) => [l.inflightPerNode, l.burst.latencyMs.p95] as const) },
+        { label: "paced p50", color: "#d62728", dashed: false, points: levels.map((l) => [l.inflightPerNode, l.paced.latencyMs.p50] as const) },
+        { label: "paced p95", color: "#d62728", dashed: true, points: levels.map((l) => [l.inflightPerNode, l.paced.latencyMs.p95] as const) },
+        { label: "original design, burst p50 (1 job per 1 s tick)", color: "#7f7f7f", dashed: true, points: levels.map((l) => [l.inflightPerNode, dispatcher.model.burst.latencyMs.p50] as const) }
+      ]
+    })
+  }
+  return panels
+}
+
+const main = async () => {
+  const started = performance.now()
+  const date = new Date().toISOString()
+  say(`CyNode bench (${quick ? "quick" : "full"}), ${date}`)
+  const env = await environment()
+  say(`  ${env.cpuCount} × ${env.cpuModel}, node ${env.node}, ${env.engine}`)
+
+  const dispatcher = await figure("2 dispatcher capacity (bench/dispatcher.ts)", dispatcherFigure)
+  const workerOverhead = await figure("1b worker overhead (bench/worker-overhead.ts)", () =>
+    runtime.runPromise(measureWorkerOverhead(PLAN.workerRuns)))
+
+  say("▸ starting the system (scripts/up.ts) …")
+  const system = await startSystem()
+  say(`  up in ${(system.readyMs / 1000).toFixed(1)} s: gateway ${system.gatewayUrl}, node ${system.nodeSlug}`)
+  const sampler = startSampler(system.programs)
+  let taskLatency, parallel, gateway, nodeStartup
+  try {
+    sampler.phase("idle")
+    await sleep(PLAN.idleSeconds * 1000)
+    const session = await login(system.gatewayUrl, "admin", system.adminPassword)
+
+    sampler.phase("task latency")
+    taskLatency = await figure(`1 task latency (${PLAN.latencyRuns} interleaved rounds)`, () =>
+      runtime.runPromise(measureTaskLatency(session, PLAN.latencyRuns)))
+
+    sampler.phase("parallel")
+    parallel = await figure(`3 parallel throughput (levels ${PLAN.levels.join(", ")})`, () =>
+      runtime.runPromise(measureParallel(session, PLAN.levels, PLAN.tasksPerLevel)))
+
+    gateway = await figure(`4 gateway load (${PLAN.loadSeconds} s per endpoint)`, async () => {
+      const { taskId } = await runEcho(session) // a completed task of our own to read
+      return runtime.runPromise(measureGateway(session, {
+        taskId,
+        handle: "admin",
+        password: system.adminPassword,
+        seconds: PLAN.loadSeconds,
+        connections: 10
+      }, (name) => sampler.phase(name)))
+    })
+
+    sampler.phase("node startup")
+    nodeStartup = await figure(`6 node startup (${PLAN.freshNodes} fresh node(s))`, () => measureNodeStartup(system, PLAN.freshNodes))
+  } finally {
+    const footprintValue = sampler.stop()
+    say("▸ stopping the system …")
+    await system.stop()
+    await runtime.dispose()
+    const figures = {
+      taskLatency: taskLatency === undefined ? undefined : { ...taskLatency, workerOverhead },
+      dispatcher,
+      parallel,
+      gateway,
+      footprint: footprintValue,
+      nodeStartup
+    }
+    const targets = checkTargets(figures)
+    const results = {
+      mode: quick ? "quick" : "full",
+      date,
+      git: { commit: git("rev-parse", "HEAD") ?? "unknown", dirty: (git("status", "--porcelain") ?? "") !== "" },
+      environment: env,
+      plan: PLAN,
+      durationSeconds: Math.round((performance.now() - started) / 1000),
+      systemReadySeconds: Math.round(system.readyMs / 100) / 10,
+      figures,
+      targets,
+      errors
+    }
+    const suffix = quick ? "-quick" : ""
+    const dir = path.join(repoRoot, "bench")
+    fs.writeFileSync(path.join(dir, `results${suffix}.json`), JSON.stringify(results, null, 2) + "\n")
+    const plot = renderPlot(plotPanels(parallel, dispatcher))
+    fs.writeFileSync(path.join(dir, `latency${suffix}.svg`), plot.svg)
+    fs.writeFileSync(path.join(dir, `latency${suffix}.png`), plot.png)
+    printTable(results, say)
+    say(`\nwrote bench/results${suffix}.json, bench/latency${suffix}.png and .svg in ${results.durationSeconds} s`)
+  }
+}
+
+main().then(
+  () => process.exit(Object.keys(errors).length > 0 ? 1 : 0),
+  (error: unknown) => {
+    process.stderr.write(`bench failed: ${error instanceof Error ? error.stack ?? error.message : String(error)}\n`)
+    process.exit(1)
+  }
+)
