@@ -37,6 +37,7 @@ for (const top of roots) {
     for (const rule of rules) {
       if (!rule.applies(file)) continue
       lines.forEach((line, i) => {
+        if (file.endsWith(".ts") && /^\s*(\*|\/\/|\/\*)/.test(line)) return // prose in comments is not code
         if (rule.pattern.test(line)) problems.push(`${file}:${i + 1}: ${rule.name}: ${line.trim()}`)
       })
     }
