@@ -1,9 +1,12 @@
 /**
  * Figure 5, footprint: resident memory (VmRSS in /proc/<pid>/status) of each program, sampled every 200 ms. Each
  * phase of the run (idle, then each load) is a label; the sampler keeps the peak per program per phase, and at the
- * end reads VmHWM (the kernel's own peak, which catches spikes between samples).
+ * end reads VmHWM (the kernel's own peak, which catches spikes between samples). Beside them, the same reading of
+ * reference processes shows what any program started this way carries before its own code runs.
  */
+import { spawn } from "node:child_process"
 import * as fs from "node:fs"
+import { repoRoot } from "../test/support/programs.ts"
 import type { Program } from "./system.ts"
 
 const kib = (status: string, field: "VmRSS" | "VmHWM") => {
@@ -32,12 +35,14 @@ export interface Footprint {
   readonly phases: Record<string, Record<string, number>>
   /** The kernel's high-water mark per program over the whole run (MB). */
   readonly highWaterMb: Record<string, number>
+  /** Reference processes (measureFloors), MB. */
+  readonly floorsMb: Record<string, number>
   readonly targetMb: number
 }
 
-export const startSampler = (programs: ReadonlyArray<Program>, intervalMs = 200) => {
+export const startSampler = (programs: ReadonlyArray<Program>, firstPhase: string, intervalMs = 200) => {
   const phases: Record<string, Record<string, number>> = {}
-  let phase = "startup"
+  let phase = firstPhase
   const sample = () => {
     const peaks = (phases[phase] ??= {})
     for (const { name, pid } of programs) {
@@ -53,7 +58,7 @@ export const startSampler = (programs: ReadonlyArray<Program>, intervalMs = 200)
       phase = name
       sample()
     },
-    stop: (): Footprint => {
+    stop: (floorsMb: Record<string, number>): Footprint => {
       sample()
       clearInterval(timer)
       const highWaterMb: Record<string, number> = {}
@@ -61,7 +66,29 @@ export const startSampler = (programs: ReadonlyArray<Program>, intervalMs = 200)
         const kb = readKib(pid, "VmHWM")
         if (kb !== undefined) highWaterMb[name] = mb(kb)
       }
-      return { phases, highWaterMb, targetMb: 150 }
+      return { phases, highWaterMb, floorsMb, targetMb: 150 }
     }
   }
+}
+
+/** Floors measured the same way: bare Node, Node with the tsx loader, and that plus the libraries the programs use. */
+export const measureFloors = async (): Promise<Record<string, number>> => {
+  const variants: ReadonlyArray<readonly [string, ReadonlyArray<string>]> = [
+    ["node", ["-e", "process.stdout.write('ready\\n'); setInterval(() => undefined, 60000)"]],
+    ["node + tsx", ["--import", "tsx", "bench/rssProbe.ts"]],
+    ["node + tsx + effect libraries", ["--import", "tsx", "bench/rssProbe.ts", "libs"]]
+  ]
+  const floors: Record<string, number> = {}
+  for (const [name, args] of variants) {
+    const child = spawn(process.execPath, args, { cwd: repoRoot, stdio: ["ignore", "pipe", "inherit"] })
+    await new Promise<void>((resolve, reject) => {
+      child.once("exit", (code) => reject(new Error(`the ${name} probe exited (${code})`)))
+      child.stdout.once("data", () => resolve())
+    })
+    await new Promise((r) => setTimeout(r, 2000)) // settle, like the programs' idle phase
+    floors[name] = rssMb(child.pid!) ?? Number.NaN
+    child.removeAllListeners("exit")
+    child.kill("SIGKILL")
+  }
+  return floors
 }

@@ -3,10 +3,13 @@
  * requests/s and latency percentiles for `GET /v1/tasks/{id}` and `GET /v1/tasks/{id}/result` of a completed task,
  * with a fixed number of keep-alive connections; then login/s (`POST /v1/auth/login`, Argon2id-bound: reported, not
  * targeted). Each run is preceded by a 1 s warm-up. The load generator shares the machine's two cores with the
- * gateway and PostgreSQL, so the figures are a floor for what the gateway alone could do.
+ * gateway and PostgreSQL, so beside the reads the same load is put on a floor: a bare `node:http` server in its
+ * own process answering the very same JSON body with no work at all (what this machine, Node and this load
+ * generator manage for a request that costs nothing).
  */
 import autocannon from "autocannon"
 import { Effect } from "effect"
+import { spawn } from "node:child_process"
 import { type Session, taskUrls } from "./client.ts"
 
 export interface LoadResult {
@@ -50,6 +53,28 @@ const load = async (options: LoadOptions): Promise<LoadResult> => {
   }
 }
 
+const FLOOR_SERVER = `
+const http = require("node:http")
+const body = Buffer.from(process.env.BODY)
+const server = http.createServer((req, res) => {
+  res.writeHead(200, { "content-type": "application/json", "content-length": body.length })
+  res.end(body)
+})
+server.keepAliveTimeout = 60000
+server.listen(0, "127.0.0.1", () => process.stdout.write(server.address().port + "\\n"))
+`
+
+/** The bare server, in its own process like the gateway; resolves with its URL and a stop function. */
+const startFloorServer = (body: string) =>
+  new Promise<{ readonly url: string; readonly stop: () => void }>((resolve, reject) => {
+    const child = spawn(process.execPath, ["-e", FLOOR_SERVER], { env: { BODY: body }, stdio: ["ignore", "pipe", "inherit"] })
+    child.once("exit", (code) => reject(new Error(`the floor server exited (${code})`)))
+    child.stdout.once("data", (d: Buffer) => {
+      child.removeAllListeners("exit")
+      resolve({ url: `http://127.0.0.1:${d.toString("utf8").trim()}/`, stop: () => child.kill("SIGKILL") })
+    })
+  })
+
 /** `onPhase` is told when each load starts, so the footprint sampler can label it. */
 export const measureGateway = (
   session: Session,
@@ -59,6 +84,9 @@ export const measureGateway = (
   Effect.promise(async () => {
     const urls = taskUrls(session, options.taskId)
     const headers = { authorization: `Bearer ${session.accessToken}` }
+    const body = await (await fetch(urls.task, { headers })).text()
+    const floorServer = await startFloorServer(body)
+    const floor = await load({ url: floorServer.url, headers, connections: options.connections, seconds: options.seconds }).finally(floorServer.stop)
     onPhase("gateway GET task")
     const task = await load({ url: urls.task, headers, connections: options.connections, seconds: options.seconds })
     onPhase("gateway GET result")
@@ -72,7 +100,15 @@ export const measureGateway = (
       connections: 2,
       seconds: Math.max(3, Math.round(options.seconds / 2))
     })
-    return { task, result, login, target: { requestsPerSecondAtLeast: 3000, p99MsBelow: 20 } }
+    const ratio = (l: LoadResult) => Math.round((l.requestsPerSecond / floor.requestsPerSecond) * 100) / 100
+    return {
+      task,
+      result,
+      login,
+      floor,
+      ratios: { taskToFloorRequestsPerSecond: ratio(task), resultToFloorRequestsPerSecond: ratio(result) },
+      target: { requestsPerSecondAtLeast: 3000, p99MsBelow: 20 }
+    }
   })
 
 export type Gateway = Effect.Effect.Success<ReturnType<typeof measureGateway>>

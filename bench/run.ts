@@ -18,10 +18,11 @@ import * as path from "node:path"
 import { ContainerRuntime } from "../layers/ContainerRuntime.ts"
 import { repoRoot } from "../test/support/programs.ts"
 import { login, runEcho } from "./client.ts"
-import { startSampler } from "./footprint.ts"
+import { findEngineService, startCpuMeter } from "./cpu.ts"
+import { measureFloors, startSampler } from "./footprint.ts"
 import { measureGateway } from "./gateway.ts"
 import { measureNodeStartup } from "./nodeStartup.ts"
-import { measureParallel, type Parallel } from "./parallel.ts"
+import { measureParallel, type Parallel, PARALLEL_KINDS } from "./parallel.ts"
 import { type Panel, renderPlot } from "./plot.ts"
 import { startSystem } from "./system.ts"
 import { printTable } from "./table.ts"
@@ -117,7 +118,8 @@ const plotPanels = (parallel: Parallel | undefined, dispatcher: Dispatcher | und
         { label: "end to end p50", color: "#1f77b4", dashed: false, points: levels.map((l) => [l.concurrency, l.endToEnd.latency.medianMs] as const) },
         { label: "end to end p95", color: "#1f77b4", dashed: true, points: levels.map((l) => [l.concurrency, l.endToEnd.latency.p95Ms] as const) },
         { label: "direct run p50", color: "#ff7f0e", dashed: false, points: levels.map((l) => [l.concurrency, l.direct.latency.medianMs] as const) },
-        { label: "direct run p95", color: "#ff7f0e", dashed: true, points: levels.map((l) => [l.concurrency, l.direct.latency.p95Ms] as const) }
+        { label: "direct run p95", color: "#ff7f0e", dashed: true, points: levels.map((l) => [l.concurrency, l.direct.latency.p95Ms] as const) },
+        { label: "direct run of the worker's sandbox spec p50", color: "#9467bd", dashed: false, points: levels.map((l) => [l.concurrency, l.directSandbox.latency.medianMs] as const) }
       ]
     })
   }
@@ -139,6 +141,23 @@ const plotPanels = (parallel: Parallel | undefined, dispatcher: Dispatcher | und
   return panels
 }
 
+const postmasterPid = (stateDir: string) => {
+  try {
+    return Number.parseInt(fs.readFileSync(path.join(stateDir, "pgdata", "postmaster.pid"), "utf8").split("\n")[0] ?? "", 10)
+  } catch {
+    return undefined
+  }
+}
+
+/** CPU ms per task of each kind in the parallel figure, per consumer. */
+const cpuPerTask = (phases: Record<string, Record<string, number>>, parallel: Parallel) => {
+  const tasks = parallel.levels.reduce((n, l) => n + l.tasks, 0)
+  return Object.fromEntries(PARALLEL_KINDS.map((kind) => [
+    kind,
+    Object.fromEntries(Object.entries(phases[`parallel: ${kind}`] ?? {}).map(([who, ms]) => [who, Math.round((ms / tasks) * 10) / 10]))
+  ]))
+}
+
 const main = async () => {
   const started = performance.now()
   const date = new Date().toISOString()
@@ -150,23 +169,34 @@ const main = async () => {
   const workerOverhead = await figure("1b worker overhead (bench/worker-overhead.ts)", () =>
     runtime.runPromise(measureWorkerOverhead(PLAN.workerRuns)))
 
+  const floors = await figure("5b footprint floors (reference processes)", measureFloors)
+
   say("▸ starting the system (scripts/up.ts) …")
   const system = await startSystem()
   say(`  up in ${(system.readyMs / 1000).toFixed(1)} s: gateway ${system.gatewayUrl}, node ${system.nodeSlug}`)
-  const sampler = startSampler(system.programs)
+  const sampler = startSampler(system.programs, "idle")
+  const engineService = findEngineService()
+  const cpu = startCpuMeter([
+    ...system.programs,
+    { name: "bench", pid: process.pid },
+    ...(engineService !== undefined ? [{ name: "engine service", pid: engineService }] : [])
+  ], postmasterPid(system.stateDir), "idle")
+  const phase = (name: string) => {
+    sampler.phase(name)
+    cpu.phase(name)
+  }
   let taskLatency, parallel, gateway, nodeStartup
   try {
-    sampler.phase("idle")
     await sleep(PLAN.idleSeconds * 1000)
     const session = await login(system.gatewayUrl, "admin", system.adminPassword)
 
-    sampler.phase("task latency")
+    phase("task latency")
     taskLatency = await figure(`1 task latency (${PLAN.latencyRuns} interleaved rounds)`, () =>
       runtime.runPromise(measureTaskLatency(session, PLAN.latencyRuns)))
 
-    sampler.phase("parallel")
+    phase("parallel")
     parallel = await figure(`3 parallel throughput (levels ${PLAN.levels.join(", ")})`, () =>
-      runtime.runPromise(measureParallel(session, PLAN.levels, PLAN.tasksPerLevel)))
+      runtime.runPromise(measureParallel(session, PLAN.levels, PLAN.tasksPerLevel, (kind) => cpu.phase(`parallel: ${kind}`))))
 
     gateway = await figure(`4 gateway load (${PLAN.loadSeconds} s per endpoint)`, async () => {
       const { taskId } = await runEcho(session) // a completed task of our own to read
@@ -176,13 +206,14 @@ const main = async () => {
         password: system.adminPassword,
         seconds: PLAN.loadSeconds,
         connections: 10
-      }, (name) => sampler.phase(name)))
+      }, phase))
     })
 
-    sampler.phase("node startup")
+    phase("node startup")
     nodeStartup = await figure(`6 node startup (${PLAN.freshNodes} fresh node(s))`, () => measureNodeStartup(system, PLAN.freshNodes))
   } finally {
-    const footprintValue = sampler.stop()
+    const footprintValue = sampler.stop(floors ?? {})
+    const cpuValue = cpu.stop()
     say("▸ stopping the system …")
     await system.stop()
     await runtime.dispose()
@@ -192,6 +223,7 @@ const main = async () => {
       parallel,
       gateway,
       footprint: footprintValue,
+      cpu: { ...cpuValue, perTaskMs: parallel === undefined ? undefined : cpuPerTask(cpuValue.phases, parallel) },
       nodeStartup
     }
     const targets = checkTargets(figures)

@@ -64,6 +64,7 @@ export const startSystem = async (): Promise<BenchSystem> => {
   const passThrough = ["CYNODE_CONTAINER_SOCKET", "DOCKER_HOST", "XDG_RUNTIME_DIR"].flatMap((name) =>
     process.env[name] === undefined ? [] : [[name, process.env[name]!] as const]
   )
+  const profileDir = process.env.CYNODE_BENCH_CPU_PROF
   const started = performance.now()
   const child = spawn(process.execPath, ["--import", "tsx", "scripts/up.ts"], {
     cwd: repoRoot,
@@ -81,7 +82,11 @@ export const startSystem = async (): Promise<BenchSystem> => {
       BOOTSTRAP_ADMIN_PASSWORD: adminPassword,
       NODE_REGISTRATION_PSK: psk,
       // Login/s is meant to measure Argon2; the default 60 logins per minute per IP would measure the throttle.
-      RATE_LIMIT_PER_MINUTE: "1000000"
+      RATE_LIMIT_PER_MINUTE: "1000000",
+      // Opt-in CPU profiles of every program (written when each one exits), to see where time goes.
+      ...(profileDir !== undefined
+        ? { CYNODE_BENCH_CPU_PROF: profileDir, NODE_OPTIONS: `--import ${path.join(repoRoot, "bench/cpuProfile.mjs")}` }
+        : {})
     },
     stdio: ["ignore", "pipe", "pipe"]
   })

@@ -18,6 +18,7 @@ export interface BenchResults {
     readonly parallel: Parallel | undefined
     readonly gateway: Gateway | undefined
     readonly footprint: Footprint
+    readonly cpu: { readonly perTaskMs: Record<string, Record<string, number>> | undefined }
     readonly nodeStartup: NodeStartup | undefined
   }
   readonly targets: ReadonlyArray<Check>
@@ -44,27 +45,28 @@ export const printTable = (r: BenchResults, say: (line: string) => void) => {
   say("\n1. Task latency, `echo hello` submit → result (ms; interleaved rounds)")
   if (f.taskLatency !== undefined) {
     const t = f.taskLatency
-    const w = [44, 8, 8]
+    const w = [48, 8, 8]
     say(row(["", "p50", "p95"], w))
     say(row(["CyNode: gateway → dispatcher → worker → result", ms(t.gateway.medianMs), ms(t.gateway.p95Ms)], w))
     say(row([`${t.cli.command.split(" ")[0]} run --rm (CLI floor)`, ms(t.cli.medianMs), ms(t.cli.p95Ms)], w))
     say(row(["API create+start+wait+logs+remove", ms(t.apiWait.medianMs), ms(t.apiWait.p95Ms)], w))
     say(row(["API run (create+attach+start+exit+remove)", ms(t.apiRun.medianMs), ms(t.apiRun.p95Ms)], w))
+    say(row(["API run of the worker's hardened sandbox spec", ms(t.apiSandbox.medianMs), ms(t.apiSandbox.p95Ms)], w))
     say(`  ratios: CyNode / CLI = ${t.ratios.gatewayToCliP50} at p50 (target ≤ 1.25), ${t.ratios.gatewayToCliP95} at p95; ` +
-      `CyNode / API wait cycle = ${t.ratios.gatewayToApiWaitP50} at p50`)
+      `CyNode / API wait cycle = ${t.ratios.gatewayToApiWaitP50} at p50; CyNode / worker's sandbox run = ${t.ratios.gatewayToApiSandboxP50} at p50`)
     const s = t.gateway.stepsMedianMs
     say(`  where CyNode's time goes (medians): POST /v1/tasks ${ms(s.submit)} | submitted → container start ${ms(s.submittedToContainerStart)}` +
       ` | container start → exit seen ${ms(s.containerStartToExit)} | exit → result at client ${ms(s.exitToResultAtClient)}`)
     if (t.workerOverhead !== undefined) {
       const o = t.workerOverhead
-      say(`  worker API alone (bench/worker-overhead.ts): ${ms(o.worker.medianMs)} vs its bare run ${ms(o.bareRun.medianMs)} (+${ms(o.overheadOverRunMedianMs)})`)
+      say(`  worker API alone (bench/worker-overhead.ts): ${ms(o.worker.medianMs)} vs its bare run ${ms(o.bareRun.medianMs)} (${o.overheadOverRunMedianMs >= 0 ? "+" : ""}${ms(o.overheadOverRunMedianMs)} ms)`)
     }
   }
 
   say("\n2. Dispatcher capacity, instant HTTP worker, 1 node")
   if (f.dispatcher !== undefined) {
     const d = f.dispatcher
-    const w = [22, 8, 9, 26, 22]
+    const w = [26, 8, 9, 26, 22]
     say(row(["in-flight per node", "jobs/s", "burst s", "burst dispatch p50/95/99", "paced p50/95/99 ms"], w))
     for (const l of d.results) {
       const b = l.burst.latencyMs
@@ -79,24 +81,37 @@ export const printTable = (r: BenchResults, say: (line: string) => void) => {
 
   say("\n3. Parallel sandbox throughput, N concurrent `echo hello`")
   if (f.parallel !== undefined) {
-    const w = [4, 7, 12, 12, 7, 16, 16]
-    say(row(["N", "tasks", "CyNode t/s", "direct t/s", "ratio", "CyNode p50/p95", "direct p50/p95"], w))
+    const w = [4, 6, 11, 11, 12, 6, 11, 15, 15, 15]
+    say(row(["N", "tasks", "CyNode t/s", "direct t/s", "sandbox t/s", "ratio", "vs sandbox", "CyNode p50/95", "direct p50/95", "sandbox p50/95"], w))
+    const pair = (x: { readonly latency: Stats }) => `${ms(x.latency.medianMs)}/${ms(x.latency.p95Ms)}`
     for (const l of f.parallel.levels) {
-      say(row([l.concurrency, l.tasks, l.endToEnd.tasksPerSecond, l.direct.tasksPerSecond, l.ratio,
-        `${ms(l.endToEnd.latency.medianMs)}/${ms(l.endToEnd.latency.p95Ms)}`, `${ms(l.direct.latency.medianMs)}/${ms(l.direct.latency.p95Ms)}`], w))
+      say(row([l.concurrency, l.tasks, l.endToEnd.tasksPerSecond, l.direct.tasksPerSecond, l.directSandbox.tasksPerSecond, l.ratio,
+        l.ratioToSandbox, pair(l.endToEnd), pair(l.direct), pair(l.directSandbox)], w))
+    }
+    say("  (direct = ContainerRuntime.run of the bare image; sandbox = the same of the worker's hardened spec and workspace)")
+    const perTask = f.cpu.perTaskMs
+    if (perTask !== undefined) {
+      const kinds = Object.keys(perTask)
+      const who = [...new Set(kinds.flatMap((k) => Object.keys(perTask[k] ?? {})))].filter((w) => w !== "machine")
+      const cw = [16, ...kinds.map(() => 11)]
+      say("  CPU ms per task in these batches, by consumer (where a task's cost goes; `other` = conmon, runc, kernel, …):")
+      say(row(["", ...kinds], cw))
+      for (const w of [...who, "machine"]) say(row([w, ...kinds.map((k) => ms(perTask[k]?.[w]))], cw))
     }
     say("  (target: ratio ≥ 0.9; the node runs at most 4 sandboxes at once, so N = 8 queues at the node)")
   }
 
   say("\n4. Gateway under a bounded loopback load (autocannon in the bench process)")
   if (f.gateway !== undefined) {
-    const w = [30, 6, 8, 8, 8, 8, 7]
+    const w = [34, 6, 8, 8, 8, 8, 7]
     say(row(["endpoint", "conns", "req/s", "p50 ms", "p90 ms", "p99 ms", "non-2xx"], w))
     const line = (name: string, l: LoadResult) =>
       say(row([name, l.connections, l.requestsPerSecond, ms(l.latencyMs.p50), ms(l.latencyMs.p90), ms(l.latencyMs.p99), l.non2xx + l.errors], w))
+    line("floor: bare node:http, same body", f.gateway.floor)
     line("GET /v1/tasks/{id}", f.gateway.task)
     line("GET /v1/tasks/{id}/result", f.gateway.result)
     line("POST /v1/auth/login (Argon2id)", f.gateway.login)
+    say(`  reads / floor: ${f.gateway.ratios.taskToFloorRequestsPerSecond} and ${f.gateway.ratios.resultToFloorRequestsPerSecond} of the floor's req/s`)
     say("  (target for the reads: ≥ 3000 req/s and p99 < 20 ms; login/s is reported only)")
   }
 
@@ -109,7 +124,10 @@ export const printTable = (r: BenchResults, say: (line: string) => void) => {
     for (const program of programs) {
       say(row([program, ...phases.map((p) => ms(f.footprint.phases[p]?.[program])), ms(f.footprint.highWaterMb[program])], w))
     }
-    say("  (target < 150 MB for each CyNode program while idle and under load; `database` is up's supervisor of the embedded PostgreSQL)")
+    const floors = Object.entries(f.footprint.floorsMb).map(([name, mb]) => `${name} ${ms(mb)}`).join(", ")
+    if (floors !== "") say(`  floors, idle, same reading: ${floors}`)
+    say("  (target < 150 MB for control-plane, user-gateway and node-manager (with its in-process worker API) while idle and")
+    say("   under load; `database` is just up's supervisor of the embedded PostgreSQL, reported only)")
   }
 
   say("\n6. Node startup, node-manager start → applied ack, by step (ms)")

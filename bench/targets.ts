@@ -41,8 +41,11 @@ export interface Check {
   readonly met: boolean
 }
 
-/** The programs the footprint target applies to (CyNode's own processes, not PostgreSQL). */
-export const FOOTPRINT_PROGRAMS = ["control-plane", "user-gateway", "node-manager", "database"] as const
+/**
+ * The programs the footprint target applies to. Not `database`: that is `just up`'s supervisor of the embedded
+ * PostgreSQL (scripts/up/database.ts), reported beside them.
+ */
+export const FOOTPRINT_PROGRAMS = ["control-plane", "user-gateway", "node-manager"] as const
 
 /** The node's default sandbox concurrency: the level the parallel target is judged at. */
 export const NODE_SANDBOX_LIMIT = 4

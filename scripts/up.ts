@@ -193,7 +193,7 @@ const program = (settings: UpSettings, flags: { readonly demo: boolean; readonly
     const controlPlaneUrl = localUrl(settings, settings.controlPlanePort)
     const gatewayUrl = localUrl(settings, settings.gatewayPort)
     const workerUrl = localUrl(settings, settings.workerPort)
-    const controlPlane = yield* start("control-plane", "src/control-plane/main.ts", {
+    yield* start("control-plane", "src/control-plane/main.ts", {
       ...shared,
       CONTROL_PLANE_LISTEN_ADDR: `${settings.bindHost}:${settings.controlPlanePort}`,
       ORCHESTRATOR_PUBLIC_URL: controlPlaneUrl,
@@ -202,11 +202,11 @@ const program = (settings: UpSettings, flags: { readonly demo: boolean; readonly
       INFERENCE_MODEL: settings.inferenceModel,
       INFERENCE_PORT: String(settings.inferencePort)
     }, 20_000)
-    const gateway = yield* start("user-gateway", "src/user-gateway/main.ts", {
+    yield* start("user-gateway", "src/user-gateway/main.ts", {
       ...shared,
       USER_GATEWAY_LISTEN_ADDR: `${settings.bindHost}:${settings.gatewayPort}`
     }, 20_000)
-    const node = yield* start("node-manager", "src/node-manager/main.ts", {
+    yield* start("node-manager", "src/node-manager/main.ts", {
       CYNODE_ORCHESTRATOR_URL: controlPlaneUrl,
       CYNODE_NODE_REGISTRATION_PSK: Redacted.value(secrets.NODE_REGISTRATION_PSK),
       CYNODE_NODE_SLUG: settings.nodeSlug,

@@ -1,5 +1,5 @@
 import { PgClient } from "@effect/sql-pg"
-import { Cause, Context, Deferred, Duration, Effect, Layer, Ref, Schedule, Stream } from "effect"
+import { Cause, Deferred, Duration, Effect, Layer, Ref, Schedule, Stream } from "effect"
 import { Readiness } from "../../layers/Readiness.ts"
 import { DispatchSettings, jobDeadlineMs } from "./DispatchSettings.ts"
 import { DispatchWakeup } from "./DispatchWakeup.ts"

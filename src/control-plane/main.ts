@@ -1,10 +1,9 @@
 import { HttpApiBuilder, HttpServer } from "@effect/platform"
-import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
-import { Cause, Effect, Layer } from "effect"
+import { Effect, Layer } from "effect"
 import * as Database from "../../layers/Database.ts"
 import { serveApi } from "../../layers/Http.ts"
 import { Jwt } from "../../layers/Jwt.ts"
-import { loggingFor } from "../../layers/Logging.ts"
+import { runProgram } from "../../layers/Program.ts"
 import { Passwords } from "../../layers/Passwords.ts"
 import { BootstrapAdminLive } from "../user-gateway/BootstrapAdmin.ts"
 import { ConfigDelivery } from "./ConfigDelivery.ts"
@@ -20,7 +19,6 @@ import { NodesRepo } from "./NodesRepo.ts"
 import { OperatorAuthLive } from "./OperatorAuth.ts"
 import { OperatorsRepo } from "./OperatorsRepo.ts"
 import { RegistrationPskLive } from "./RegistrationPsk.ts"
-import { describeStartupFailure } from "./StartupFailure.ts"
 import { WorkerTokens } from "./WorkerTokens.ts"
 
 /** The control plane (control-plane.md): composition only. `--migrate-only` migrates the database and exits. */
@@ -75,14 +73,4 @@ const program: Effect.Effect<unknown, unknown> = unknownArgs.length > 0
   ? Layer.build(MigrateOnly).pipe(Effect.scoped)
   : Layer.launch(Main)
 
-NodeRuntime.runMain(
-  program.pipe(
-    Effect.tapErrorCause((cause) =>
-      Cause.isInterruptedOnly(cause)
-        ? Effect.void
-        : Effect.sync(() => process.stderr.write(`${describeStartupFailure(PROGRAM, cause)}\n`))
-    ),
-    Effect.provide(loggingFor(PROGRAM))
-  ),
-  { disableErrorReporting: true, disablePrettyLogger: true }
-)
+runProgram(PROGRAM, program)

@@ -1,6 +1,4 @@
-import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
-import { Effect } from "effect"
-import { loggingFor } from "../../layers/Logging.ts"
+import { runProgram } from "../../layers/Program.ts"
 import { exitCodeFor, runNode, type ShutdownStatus } from "./Startup.ts"
 
 /**
@@ -11,8 +9,4 @@ import { exitCodeFor, runNode, type ShutdownStatus } from "./Startup.ts"
 
 const status: ShutdownStatus = { containersLeft: false }
 
-NodeRuntime.runMain(runNode(status).pipe(Effect.provide(loggingFor("node-manager"))), {
-  disableErrorReporting: true,
-  disablePrettyLogger: true,
-  teardown: (exit, onExit) => onExit(exitCodeFor(exit, status))
-})
+runProgram("node-manager", runNode(status), { reportFailure: false, exitCode: (exit) => exitCodeFor(exit, status) })

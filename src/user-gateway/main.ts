@@ -1,10 +1,9 @@
 import { HttpApiBuilder, HttpServer } from "@effect/platform"
-import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
-import { Cause, Effect, Layer } from "effect"
+import { Effect, Layer } from "effect"
 import * as Database from "../../layers/Database.ts"
 import { serveApi } from "../../layers/Http.ts"
 import { Jwt } from "../../layers/Jwt.ts"
-import { loggingFor } from "../../layers/Logging.ts"
+import { runProgram } from "../../layers/Program.ts"
 import { Passwords } from "../../layers/Passwords.ts"
 import { Readiness } from "../../layers/Readiness.ts"
 import { AdminHttpLive } from "./AdminHttp.ts"
@@ -63,11 +62,4 @@ const Main = Listening.pipe(
   Layer.provideMerge(Services)
 )
 
-/** A start-up failure (a bad variable, an unreachable database) is one readable log line and exit code 1. */
-const program = Layer.launch(Main).pipe(
-  Effect.tapErrorCause((cause) =>
-    Cause.isInterruptedOnly(cause) ? Effect.void : Effect.logError(`user-gateway stopped: ${Cause.pretty(cause)}`)),
-  Effect.provide(loggingFor("user-gateway"))
-)
-
-NodeRuntime.runMain(program, { disablePrettyLogger: true, disableErrorReporting: true })
+runProgram("user-gateway", Layer.launch(Main))

@@ -1,9 +1,8 @@
 import { HttpServer } from "@effect/platform"
-import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import { Cause, Config, Data, Effect, Exit, Layer, Option, Redacted } from "effect"
 import { readFile } from "node:fs/promises"
 import { ContainerRuntime } from "../../layers/ContainerRuntime.ts"
-import { loggingFor } from "../../layers/Logging.ts"
+import { runProgram } from "../../layers/Program.ts"
 import { fromEnv } from "./Settings.ts"
 import { layer as workerApi, WorkerState } from "./WorkerApi.ts"
 
@@ -44,13 +43,6 @@ const main = Effect.gen(function*() {
   )
 })
 
-/** A typed failure as one readable line (its tag and message); anything else in full. */
-const describeFailure = (cause: Cause.Cause<unknown>): string => {
-  const failure = Cause.failureOption(cause)
-  if (Option.isSome(failure) && failure.value instanceof Error) return `${failure.value.name}: ${failure.value.message}`
-  return Cause.pretty(cause)
-}
-
 const exitCodeFor = (cause: Cause.Cause<unknown>): number => {
   const failure = Cause.failureOption(cause)
   if (Option.isNone(failure)) return 1
@@ -66,14 +58,6 @@ const exitCodeFor = (cause: Cause.Cause<unknown>): number => {
   }
 }
 
-NodeRuntime.runMain(
-  main.pipe(
-    Effect.tapErrorCause((cause) => Effect.logError(`worker-api stopped: ${describeFailure(cause)}`)),
-    Effect.provide(loggingFor("worker-api"))
-  ),
-  {
-    disableErrorReporting: true,
-    disablePrettyLogger: true,
-    teardown: (exit, onExit) => onExit(Exit.isSuccess(exit) || Cause.isInterruptedOnly(exit.cause) ? 0 : exitCodeFor(exit.cause))
-  }
-)
+runProgram("worker-api", main, {
+  exitCode: (exit) => (Exit.isSuccess(exit) || Cause.isInterruptedOnly(exit.cause) ? 0 : exitCodeFor(exit.cause))
+})
