@@ -84,6 +84,7 @@ export const measureGateway = (
   Effect.promise(async () => {
     const urls = taskUrls(session, options.taskId)
     const headers = { authorization: `Bearer ${session.accessToken}` }
+    onPhase("gateway floor")
     const body = await (await fetch(urls.task, { headers })).text()
     const floorServer = await startFloorServer(body)
     const floor = await load({ url: floorServer.url, headers, connections: options.connections, seconds: options.seconds }).finally(floorServer.stop)

@@ -4,7 +4,9 @@
  * drawing primitives and rendered twice: to SVG (for people and browsers) and to PNG with bench/raster.ts (no
  * system tool needed).
  */
+import type { Parallel } from "./parallel.ts"
 import { Canvas, encodePng, hex, textWidth } from "./raster.ts"
+import { type Dispatcher, NODE_SANDBOX_LIMIT } from "./targets.ts"
 
 export interface Series {
   readonly label: string
@@ -153,4 +155,40 @@ export const renderPlot = (panels: ReadonlyArray<Panel>) => {
   const width = PANEL_W * Math.max(1, panels.length)
   const prims = panels.flatMap((panel, i) => panelPrimitives(panel, i * PANEL_W))
   return { svg: toSvg(width, prims), png: toPng(width, prims) }
+}
+
+/** The bench's two panels: figure 3 (sandbox tasks) and figure 2 (dispatcher), whichever were measured. */
+export const benchPanels = (parallel: Parallel | undefined, dispatcher: Dispatcher | undefined): ReadonlyArray<Panel> => {
+  const panels: Array<Panel> = []
+  if (parallel !== undefined) {
+    const levels = parallel.levels
+    panels.push({
+      title: "Sandbox tasks: latency vs concurrency",
+      xLabel: `concurrent echo tasks (node limit ${NODE_SANDBOX_LIMIT})`,
+      xs: levels.map((l) => l.concurrency),
+      series: [
+        { label: "end to end p50", color: "#1f77b4", dashed: false, points: levels.map((l) => [l.concurrency, l.endToEnd.latency.medianMs] as const) },
+        { label: "end to end p95", color: "#1f77b4", dashed: true, points: levels.map((l) => [l.concurrency, l.endToEnd.latency.p95Ms] as const) },
+        { label: "direct run p50", color: "#ff7f0e", dashed: false, points: levels.map((l) => [l.concurrency, l.direct.latency.medianMs] as const) },
+        { label: "direct run p95", color: "#ff7f0e", dashed: true, points: levels.map((l) => [l.concurrency, l.direct.latency.p95Ms] as const) },
+        { label: "direct run of the worker's sandbox spec p50", color: "#9467bd", dashed: false, points: levels.map((l) => [l.concurrency, l.directSandbox.latency.medianMs] as const) }
+      ]
+    })
+  }
+  if (dispatcher !== undefined) {
+    const levels = dispatcher.results
+    panels.push({
+      title: "Dispatcher: submit→dispatch",
+      xLabel: `in-flight jobs per node (${dispatcher.jobs} jobs burst, ${dispatcher.paced} paced)`,
+      xs: levels.map((l) => l.inflightPerNode),
+      series: [
+        { label: "burst p50", color: "#2ca02c", dashed: false, points: levels.map((l) => [l.inflightPerNode, l.burst.latencyMs.p50] as const) },
+        { label: "burst p95", color: "#2ca02c", dashed: true, points: levels.map((l) => [l.inflightPerNode, l.burst.latencyMs.p95] as const) },
+        { label: "paced p50", color: "#d62728", dashed: false, points: levels.map((l) => [l.inflightPerNode, l.paced.latencyMs.p50] as const) },
+        { label: "paced p95", color: "#d62728", dashed: true, points: levels.map((l) => [l.inflightPerNode, l.paced.latencyMs.p95] as const) },
+        { label: "original design, burst p50 (1 job per 1 s tick)", color: "#7f7f7f", dashed: true, points: levels.map((l) => [l.inflightPerNode, dispatcher.model.burst.latencyMs.p50] as const) }
+      ]
+    })
+  }
+  return panels
 }

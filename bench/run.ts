@@ -23,10 +23,10 @@ import { measureFloors, startSampler } from "./footprint.ts"
 import { measureGateway } from "./gateway.ts"
 import { measureNodeStartup } from "./nodeStartup.ts"
 import { measureParallel, type Parallel, PARALLEL_KINDS } from "./parallel.ts"
-import { type Panel, renderPlot } from "./plot.ts"
+import { benchPanels, renderPlot } from "./plot.ts"
 import { startSystem } from "./system.ts"
 import { printTable } from "./table.ts"
-import { checkTargets, type Dispatcher, NODE_SANDBOX_LIMIT } from "./targets.ts"
+import { checkTargets, type Dispatcher } from "./targets.ts"
 import { measureTaskLatency } from "./taskLatency.ts"
 import { measureWorkerOverhead } from "./worker-overhead.ts"
 
@@ -106,41 +106,6 @@ const environment = async () => {
   }
 }
 
-const plotPanels = (parallel: Parallel | undefined, dispatcher: Dispatcher | undefined): ReadonlyArray<Panel> => {
-  const panels: Array<Panel> = []
-  if (parallel !== undefined) {
-    const levels = parallel.levels
-    panels.push({
-      title: "Sandbox tasks: latency vs concurrency",
-      xLabel: `concurrent echo tasks (node limit ${NODE_SANDBOX_LIMIT})`,
-      xs: levels.map((l) => l.concurrency),
-      series: [
-        { label: "end to end p50", color: "#1f77b4", dashed: false, points: levels.map((l) => [l.concurrency, l.endToEnd.latency.medianMs] as const) },
-        { label: "end to end p95", color: "#1f77b4", dashed: true, points: levels.map((l) => [l.concurrency, l.endToEnd.latency.p95Ms] as const) },
-        { label: "direct run p50", color: "#ff7f0e", dashed: false, points: levels.map((l) => [l.concurrency, l.direct.latency.medianMs] as const) },
-        { label: "direct run p95", color: "#ff7f0e", dashed: true, points: levels.map((l) => [l.concurrency, l.direct.latency.p95Ms] as const) },
-        { label: "direct run of the worker's sandbox spec p50", color: "#9467bd", dashed: false, points: levels.map((l) => [l.concurrency, l.directSandbox.latency.medianMs] as const) }
-      ]
-    })
-  }
-  if (dispatcher !== undefined) {
-    const levels = dispatcher.results
-    panels.push({
-      title: "Dispatcher: submit→dispatch",
-      xLabel: `in-flight jobs per node (${dispatcher.jobs} jobs burst, ${dispatcher.paced} paced)`,
-      xs: levels.map((l) => l.inflightPerNode),
-      series: [
-        { label: "burst p50", color: "#2ca02c", dashed: false, points: levels.map((l) => [l.inflightPerNode, l.burst.latencyMs.p50] as const) },
-        { label: "burst p95", color: "#2ca02c", dashed: true, points: levels.map((l) => [l.inflightPerNode, l.burst.latencyMs.p95] as const) },
-        { label: "paced p50", color: "#d62728", dashed: false, points: levels.map((l) => [l.inflightPerNode, l.paced.latencyMs.p50] as const) },
-        { label: "paced p95", color: "#d62728", dashed: true, points: levels.map((l) => [l.inflightPerNode, l.paced.latencyMs.p95] as const) },
-        { label: "original design, burst p50 (1 job per 1 s tick)", color: "#7f7f7f", dashed: true, points: levels.map((l) => [l.inflightPerNode, dispatcher.model.burst.latencyMs.p50] as const) }
-      ]
-    })
-  }
-  return panels
-}
-
 const postmasterPid = (stateDir: string) => {
   try {
     return Number.parseInt(fs.readFileSync(path.join(stateDir, "pgdata", "postmaster.pid"), "utf8").split("\n")[0] ?? "", 10)
@@ -199,6 +164,7 @@ const main = async () => {
       runtime.runPromise(measureParallel(session, PLAN.levels, PLAN.tasksPerLevel, (kind) => cpu.phase(`parallel: ${kind}`))))
 
     gateway = await figure(`4 gateway load (${PLAN.loadSeconds} s per endpoint)`, async () => {
+      phase("gateway floor")
       const { taskId } = await runEcho(session) // a completed task of our own to read
       return runtime.runPromise(measureGateway(session, {
         taskId,
@@ -242,7 +208,7 @@ const main = async () => {
     const suffix = quick ? "-quick" : ""
     const dir = path.join(repoRoot, "bench")
     fs.writeFileSync(path.join(dir, `results${suffix}.json`), JSON.stringify(results, null, 2) + "\n")
-    const plot = renderPlot(plotPanels(parallel, dispatcher))
+    const plot = renderPlot(benchPanels(parallel, dispatcher))
     fs.writeFileSync(path.join(dir, `latency${suffix}.svg`), plot.svg)
     fs.writeFileSync(path.join(dir, `latency${suffix}.png`), plot.png)
     printTable(results, say)
