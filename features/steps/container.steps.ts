@@ -6,6 +6,7 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { ContainerRuntime, type RunResult } from "../../layers/ContainerRuntime.ts"
+import { ScenarioStates } from "../support/scenarioStates.ts"
 
 /** Steps for features/worker_node/sandbox_container.feature: real containers through the ContainerRuntime layer. */
 
@@ -21,15 +22,8 @@ interface ScenarioState {
   result?: RunResult
 }
 
-const states = new WeakMap<object, ScenarioState>()
-const stateOf = (world: object): ScenarioState => {
-  let state = states.get(world)
-  if (state === undefined) {
-    state = { labels: { "io.cynode.role": "sandbox", "io.cynode.test": `bdd-${randomUUID()}` } }
-    states.set(world, state)
-  }
-  return state
-}
+const states = new ScenarioStates<ScenarioState>(() => ({ labels: { "io.cynode.role": "sandbox", "io.cynode.test": `bdd-${randomUUID()}` } }))
+const stateOf = (world: object) => states.of(world)
 
 const resultOf = (world: object): RunResult => {
   const { result } = stateOf(world)

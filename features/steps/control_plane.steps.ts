@@ -6,7 +6,9 @@ import { strict as assert } from "node:assert"
 import { createHash, randomUUID } from "node:crypto"
 import { runProgram } from "../../test/support/programs.ts"
 import { createTestDatabase, publicTables } from "../../test/support/testDatabase.ts"
-import { capabilityReport, ControlPlaneHarness, makeSecrets, type HttpResult } from "../support/control_plane.ts"
+import { capabilityReport, ControlPlaneHarness, makeSecrets } from "../../test/support/controlPlane.ts"
+import type { HttpResult } from "../../test/support/http.ts"
+import { ScenarioStates } from "../support/scenarioStates.ts"
 
 /** Steps for features/orchestrator/{node_registration_and_config,orchestrator_startup}.feature (tag @control_plane). */
 
@@ -28,15 +30,8 @@ interface ScenarioState {
   emptyDatabase?: { readonly url: string; drop(): Promise<void> }
 }
 
-const states = new WeakMap<object, ScenarioState>()
-const stateOf = (world: object): ScenarioState => {
-  let state = states.get(world)
-  if (state === undefined) {
-    state = { nodes: new Map() }
-    states.set(world, state)
-  }
-  return state
-}
+const states = new ScenarioStates<ScenarioState>(() => ({ nodes: new Map() }))
+const stateOf = (world: object) => states.of(world)
 
 const harnessOf = (world: object) => {
   const harness = stateOf(world).harness

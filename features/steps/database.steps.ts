@@ -14,6 +14,7 @@ import {
   publicTables,
   stopTestServer
 } from "../../test/support/testDatabase.ts"
+import { ScenarioStates } from "../support/scenarioStates.ts"
 
 /** Steps for features/orchestrator/database.feature: the real Database.layer, started and stopped per step. */
 
@@ -29,16 +30,8 @@ interface ScenarioState {
   firstMigrationAt?: string
 }
 
-/** Per-scenario state, keyed by the cucumber World so no property of it is claimed. */
-const states = new WeakMap<object, ScenarioState>()
-const stateOf = (world: object): ScenarioState => {
-  let state = states.get(world)
-  if (state === undefined) {
-    state = { env: new Map() }
-    states.set(world, state)
-  }
-  return state
-}
+const states = new ScenarioStates<ScenarioState>(() => ({ env: new Map() }))
+const stateOf = (world: object) => states.of(world)
 
 const quiet = Logger.withMinimumLogLevel(LogLevel.Warning)
 

@@ -3,7 +3,9 @@ import { strict as assert } from "node:assert"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { answerText } from "../../src/inference-standin/Answer.ts"
-import { containersOf, current, cynode, isAlive, stopSystem, system } from "../support/e2e.ts"
+import { processIsAlive } from "../../layers/EmbeddedPostgres.ts"
+import { containersOf } from "../../test/support/engine.ts"
+import { current, cynode, stopSystem, system } from "../support/e2e.ts"
 
 /** Steps of the @e2e suite (features/e2e): a user's view of the whole system, over HTTP and through the CLI. */
 
@@ -255,7 +257,7 @@ Then("it has stopped cleanly within {int} seconds", function(seconds: number) {
 
 Then("none of the system's processes is alive", async function() {
   const { pids } = await system()
-  const alive = pids.filter(({ pid }) => isAlive(pid))
+  const alive = pids.filter(({ pid }) => processIsAlive(pid))
   assert.deepEqual(alive, [], `still running: ${JSON.stringify(alive)}`)
 })
 

@@ -1,14 +1,9 @@
 import { After, Given, Then, When } from "@cucumber/cucumber"
 import { strict as assert } from "node:assert"
-import { capabilityReport } from "../support/control_plane.ts"
-import {
-  containersOf,
-  docker,
-  eventually,
-  NodeStartupStack,
-  STANDIN_IMAGE,
-  type NodeUnderTest
-} from "../support/node_manager.ts"
+import { capabilityReport } from "../../test/support/controlPlane.ts"
+import { containersOf, docker, STANDIN_IMAGE } from "../../test/support/engine.ts"
+import { eventually, NodeStartupStack, type NodeUnderTest } from "../support/node_manager.ts"
+import { ScenarioStates } from "../support/scenarioStates.ts"
 
 /** Steps for features/worker_node/node_startup.feature (tag @node_manager). */
 
@@ -17,15 +12,8 @@ interface ScenarioState {
   readyAt?: number
 }
 
-const states = new WeakMap<object, ScenarioState>()
-const stateOf = (world: object): ScenarioState => {
-  let state = states.get(world)
-  if (state === undefined) {
-    state = {}
-    states.set(world, state)
-  }
-  return state
-}
+const states = new ScenarioStates<ScenarioState>(() => ({}))
+const stateOf = (world: object) => states.of(world)
 
 const stackOf = (world: object) => {
   const stack = stateOf(world).stack

@@ -6,7 +6,8 @@ import { connect } from "node:net"
 import { join } from "node:path"
 import { ContainerRuntime } from "../../layers/ContainerRuntime.ts"
 import { answerText } from "../../src/inference-standin/Answer.ts"
-import { hostAddress, hostListener, runtime, SANDBOX_IMAGE, scenario, workerUnderTest } from "../support/worker_api.ts"
+import { SANDBOX_IMAGE } from "../../test/support/engine.ts"
+import { hostAddress, hostListener, runtime, scenario, workerUnderTest } from "../support/worker_api.ts"
 
 /** Steps for features/worker_node/worker_api.feature: the real worker-api program over HTTP, real containers. */
 

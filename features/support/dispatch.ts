@@ -1,14 +1,13 @@
 import * as PgClient from "@effect/sql-pg/PgClient"
 import { Effect, Layer, Logger, LogLevel, ManagedRuntime, Redacted } from "effect"
-import { randomBytes } from "node:crypto"
 import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import type { JobPayload } from "../../schema/job.ts"
 import { TasksRepo } from "../../src/user-gateway/TasksRepo.ts"
+import { capabilityReport, makeSecrets, startControlPlane, type Secrets } from "../../test/support/controlPlane.ts"
 import { freePort, startProgram, waitForHttp, type RunningProgram } from "../../test/support/programs.ts"
 import { createTestDatabase } from "../../test/support/testDatabase.ts"
-import { capabilityReport, makeSecrets, type Secrets } from "./control_plane.ts"
 
 /**
  * Real programs for the dispatch scenarios (features/orchestrator/dispatch.feature): one database, one or more
@@ -73,22 +72,8 @@ export class DispatchWorld {
 
   /** Starts one more control plane on the shared database. */
   async startControlPlane(extraEnv: Record<string, string> = {}): Promise<ControlPlane> {
-    const port = await freePort()
-    const baseUrl = `http://127.0.0.1:${port}`
-    const program = startProgram("control-plane", {
-      DATABASE_URL: this.db.url,
-      CONTROL_PLANE_LISTEN_ADDR: `127.0.0.1:${port}`,
-      ORCHESTRATOR_PUBLIC_URL: baseUrl,
-      NODE_REGISTRATION_PSK: this.secrets.psk,
-      JWT_SECRET: this.secrets.jwtSecret,
-      INFERENCE_MODEL: "standin:latest",
-      BOOTSTRAP_ADMIN_PASSWORD: `admin-${randomBytes(6).toString("hex")}`,
-      ...DISPATCH_ENV,
-      ...extraEnv
-    })
-    const cp = { program, baseUrl }
+    const cp = await startControlPlane(this.db.url, this.secrets, { ...DISPATCH_ENV, ...extraEnv })
     this.controlPlanes.push(cp)
-    await waitForHttp(program, `${baseUrl}/healthz`)
     return cp
   }
 

@@ -1,10 +1,11 @@
 import { AfterAll, Before } from "@cucumber/cucumber"
-import Docker from "dockerode"
 import { spawn, type ChildProcess } from "node:child_process"
 import { randomBytes } from "node:crypto"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
+import { processIsAlive } from "../../layers/EmbeddedPostgres.ts"
+import { containersOf, docker } from "../../test/support/engine.ts"
 import { freePort, repoRoot } from "../../test/support/programs.ts"
 
 /**
@@ -28,24 +29,7 @@ export interface RunningSystem {
   readonly pids: ReadonlyArray<{ readonly name: string; readonly pid: number }>
 }
 
-const SOCKET = (process.env.CYNODE_CONTAINER_SOCKET ?? "unix:///run/podman/podman.sock").replace(/^unix:\/\//, "")
-export const docker = new Docker({ socketPath: SOCKET, host: undefined })
-
 const READY_TIMEOUT_MS = 180_000
-
-const isAlive = (pid: number) => {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch {
-    return false
-  }
-}
-export { isAlive }
-
-/** Containers of this node: every CyNode container carries the managed label and its node's slug. */
-export const containersOf = async (nodeSlug: string) =>
-  docker.listContainers({ all: true, filters: { label: ["io.cynode.managed=true", `io.cynode.node=${nodeSlug}`] } })
 
 const start = async (): Promise<RunningSystem> => {
   // The embedded PostgreSQL runs as `postgres` when we are root, so the state directory must be traversable.
@@ -193,7 +177,7 @@ AfterAll({ timeout: 120_000 }, async function() {
   if (sys === undefined) return
   if (sys.child.exitCode === null && sys.child.signalCode === null) await stopSystem(sys, 90_000)
   // A failed run must not leave anything either (the last scenario asserts this for the normal path).
-  for (const { pid } of sys.pids) if (isAlive(pid)) process.kill(pid, "SIGKILL")
+  for (const { pid } of sys.pids) if (processIsAlive(pid)) process.kill(pid, "SIGKILL")
   for (const container of await containersOf(sys.nodeSlug).catch(() => [])) {
     await docker.getContainer(container.Id).remove({ force: true }).catch(() => undefined)
   }

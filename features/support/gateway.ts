@@ -1,6 +1,7 @@
 import { AfterAll, Before } from "@cucumber/cucumber"
 import { randomBytes } from "node:crypto"
-import { startGateway, type GatewayResponse, type RunningGateway } from "../../test/user-gateway/gatewayProcess.ts"
+import type { HttpResult } from "../../test/support/http.ts"
+import { startGateway, type RunningGateway } from "../../test/user-gateway/gatewayProcess.ts"
 import { stopTestServer } from "../../test/support/testDatabase.ts"
 
 /**
@@ -41,7 +42,7 @@ export interface GatewayScenario {
   /** Makes handles unique to this scenario. */
   readonly suffix: string
   readonly users: Map<string, GatewayUser>
-  last?: GatewayResponse
+  last?: HttpResult
   taskId?: string
   task?: Record<string, unknown>
 }

@@ -1,4 +1,3 @@
-import Docker from "dockerode"
 import { Effect, Redacted } from "effect"
 import { randomBytes } from "node:crypto"
 import { mkdtempSync, rmSync } from "node:fs"
@@ -6,20 +5,15 @@ import { createServer, type Server } from "node:http"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { WorkerTokens } from "../../src/control-plane/WorkerTokens.ts"
+import { containersOf, docker } from "../../test/support/engine.ts"
 import { freePort, startProgram, type RunningProgram } from "../../test/support/programs.ts"
-import { ControlPlaneHarness } from "./control_plane.ts"
+import { ControlPlaneHarness } from "../../test/support/controlPlane.ts"
 
 /**
  * The node-startup suite's world (tag @node_manager): a real control plane on its own database, a recording proxy
  * standing for the control plane's public URL (so the test sees which URLs the node uses after registration), the
  * real node-manager program, and the real container engine to look at what the node started.
  */
-
-export const STANDIN_IMAGE = "localhost/cynode-inference-standin:latest"
-export const SANDBOX_IMAGE = "localhost/cynode-sandbox:latest"
-
-const SOCKET = (process.env.CYNODE_CONTAINER_SOCKET ?? "unix:///run/podman/podman.sock").replace(/^unix:\/\//, "")
-export const docker = new Docker({ socketPath: SOCKET, host: undefined })
 
 /** Forwards every request to `target` and remembers `METHOD path` in order. */
 export interface ProxiedCall {
@@ -170,9 +164,6 @@ export class NodeStartupStack {
     return `http://127.0.0.1:${this.proxyPort}`
   }
 }
-
-export const containersOf = (slug: string) =>
-  docker.listContainers({ all: true, filters: { label: [`io.cynode.node=${slug}`, "io.cynode.managed=true"] } })
 
 /** The suite removes what the node kept (its stopped inference container) after each scenario. */
 export const removeNodeContainers = async (slug: string): Promise<void> => {

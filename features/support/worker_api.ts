@@ -6,16 +6,14 @@ import { createServer, type Server } from "node:net"
 import { networkInterfaces, tmpdir } from "node:os"
 import { join } from "node:path"
 import { ContainerRuntime } from "../../layers/ContainerRuntime.ts"
-import { freePort, startProgram, waitForHttp, type RunningProgram } from "../../test/support/programs.ts"
+import { STANDIN_IMAGE } from "../../test/support/engine.ts"
+import { freePort, startServer, type RunningProgram } from "../../test/support/programs.ts"
 
 /**
  * The worker-API suite's world (tag @worker_api): the REAL worker-api program (one per test run, started on first
  * use), its token in a file, and the real container engine to check what is left behind. The node-local inference
  * server is the real stand-in image, started only by the scenarios that need it.
  */
-
-export const SANDBOX_IMAGE = "localhost/cynode-sandbox:latest"
-export const STANDIN_IMAGE = "localhost/cynode-inference-standin:latest"
 
 const engineEnv = (): Record<string, string> => {
   const env: Record<string, string> = {}
@@ -80,22 +78,23 @@ const launch = async (): Promise<WorkerUnderTest> => {
   writeFileSync(tokenFile, `${token}\n`, { mode: 0o600 })
   const mountRoot = join(dir, "mounts")
   mkdirSync(mountRoot, { mode: 0o700 })
-  const port = await freePort()
   const nodeSlug = `bdd-node-${randomUUID().slice(0, 8)}`
   const standin = (await standinAvailable()) ? await startStandin() : undefined
-  const program = startProgram("worker-api", {
-    ...engineEnv(),
-    CYNODE_NODE_SLUG: nodeSlug,
-    CYNODE_WORKER_LISTEN_ADDR: `127.0.0.1:${port}`,
-    CYNODE_SANDBOX_MOUNT_ROOT: mountRoot,
-    CYNODE_WORKER_TOKEN_FILE: tokenFile,
-    // A secret the worker process holds: it must never reach a sandbox.
-    CYNODE_NODE_REGISTRATION_PSK: psk,
-    CYNODE_WORKER_MAX_REQUEST_BYTES: String(256 * 1024),
-    ...(standin === undefined ? {} : { CYNODE_INFERENCE_URL: standin.url })
-  })
-  const baseUrl = `http://127.0.0.1:${port}`
-  await waitForHttp(program, `${baseUrl}/readyz`, { timeoutMs: 60_000 })
+  const { program, baseUrl } = await startServer(
+    "worker-api",
+    "CYNODE_WORKER_LISTEN_ADDR",
+    () => ({
+      ...engineEnv(),
+      CYNODE_NODE_SLUG: nodeSlug,
+      CYNODE_SANDBOX_MOUNT_ROOT: mountRoot,
+      CYNODE_WORKER_TOKEN_FILE: tokenFile,
+      // A secret the worker process holds: it must never reach a sandbox.
+      CYNODE_NODE_REGISTRATION_PSK: psk,
+      CYNODE_WORKER_MAX_REQUEST_BYTES: String(256 * 1024),
+      ...(standin === undefined ? {} : { CYNODE_INFERENCE_URL: standin.url })
+    }),
+    { readyPath: "/readyz", timeoutMs: 60_000 }
+  )
   return {
     program,
     baseUrl,

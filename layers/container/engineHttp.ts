@@ -79,9 +79,18 @@ const errorMessage = (body: Buffer): string => {
   return text.slice(0, 500)
 }
 
-const rejectWithStatus = (res: http.IncomingMessage, reject: (e: unknown) => void) => {
-  const status = res.statusCode ?? 0
-  readAll(res, MAX_ERROR_BODY).then((body) => reject(new EngineStatusError(status, errorMessage(body))), reject)
+/** Settles on the engine's answer: a 2xx response resolves, any other status rejects with `EngineStatusError`. */
+const settleOnAnswer = (
+  request: http.ClientRequest,
+  resolve: (res: http.IncomingMessage) => void,
+  reject: (e: unknown) => void
+) => {
+  request.on("response", (res) => {
+    const status = res.statusCode ?? 0
+    if (status >= 200 && status < 300) resolve(res)
+    else readAll(res, MAX_ERROR_BODY).then((body) => reject(new EngineStatusError(status, errorMessage(body))), reject)
+  })
+  request.on("error", reject)
 }
 
 const build = (endpoint: Endpoint, req: EngineRequest, extraHeaders: Record<string, string> = {}) => {
@@ -109,12 +118,7 @@ const build = (endpoint: Endpoint, req: EngineRequest, extraHeaders: Record<stri
 export const open = (endpoint: Endpoint, req: EngineRequest): Promise<http.IncomingMessage> =>
   new Promise((resolve, reject) => {
     const { request, payload } = build(endpoint, req)
-    request.on("response", (res) => {
-      const status = res.statusCode ?? 0
-      if (status >= 200 && status < 300) resolve(res)
-      else rejectWithStatus(res, reject)
-    })
-    request.on("error", reject)
+    settleOnAnswer(request, resolve, reject)
     request.end(payload)
   })
 
@@ -133,12 +137,7 @@ export const upgrade = (endpoint: Endpoint, req: EngineRequest): Promise<Readabl
       if (head.length > 0) socket.unshift(head)
       resolve(socket)
     })
-    request.on("response", (res) => {
-      const status = res.statusCode ?? 0
-      if (status >= 200 && status < 300) resolve(res)
-      else rejectWithStatus(res, reject)
-    })
-    request.on("error", reject)
+    settleOnAnswer(request, resolve, reject)
     request.end(payload)
   })
 

@@ -4,7 +4,8 @@ import * as fc from "effect/FastCheck"
 import { randomBytes, randomUUID } from "node:crypto"
 import { Jwt } from "../../layers/Jwt.ts"
 import { NodeBootstrapPayload, NodeCapabilityReport, NodeConfigAck, NodeConfigurationPayload, RegisterRequest } from "../../schema/node.ts"
-import { capabilityReport, ControlPlaneHarness, type HttpResult } from "../../features/support/control_plane.ts"
+import { capabilityReport, ControlPlaneHarness } from "../support/controlPlane.ts"
+import type { HttpResult } from "../support/http.ts"
 
 /**
  * The real control-plane program over HTTP against a fresh database: every request schema accepts what its

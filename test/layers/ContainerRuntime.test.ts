@@ -8,6 +8,7 @@ import { ContainerRuntime, MANAGED_LABEL, type ContainerRuntimeShape } from "../
 import { parseEndpoint } from "../../layers/container/engineHttp.ts"
 import { FrameDemuxer } from "../../layers/container/frames.ts"
 import { toCreateOptions } from "../../layers/container/spec.ts"
+import { processIsAlive } from "../../layers/EmbeddedPostgres.ts"
 
 const IMAGE = "localhost/cynode-sandbox:latest"
 /** Every container of this file carries this label, so "nothing left behind" is checked for our own runs only. */
@@ -20,15 +21,6 @@ const tempDir = Effect.acquireRelease(
   Effect.sync(() => mkdtempSync(join(tmpdir(), "cynode-workspace-"))),
   (dir) => Effect.sync(() => rmSync(dir, { recursive: true, force: true }))
 )
-
-const processAlive = (pid: number) => {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch {
-    return false
-  }
-}
 
 layer(ContainerRuntime.Live, { excludeTestServices: true, timeout: "30 seconds" })("ContainerRuntime on the real engine", (it) => {
   it.effect("reports the engine it found", () =>
@@ -254,14 +246,14 @@ describe("ContainerRuntime discovery", () => {
             expect(info.source).toBe("own-podman-service")
             expect(info.endpoint).toBe(`unix://${socket}`)
             const pid = info.ownServicePid ?? -1
-            expect(processAlive(pid)).toBe(true)
+            expect(processIsAlive(pid)).toBe(true)
             const result = yield* rt.run({ image: IMAGE, cmd: ["echo", "own service"], labels: TEST_LABEL }, { timeout: "20 seconds" })
             expect(text(result.stdout)).toBe("own service\n")
             expect(yield* leftovers(rt)).toEqual([])
             return pid
           }).pipe(Effect.provide(ContainerRuntime.layer({ socket, podmanService: "auto" })))
         )
-        expect(processAlive(seen)).toBe(false)
+        expect(processIsAlive(seen)).toBe(false)
         expect(existsSync(socket)).toBe(false)
         rmSync(dir, { recursive: true, force: true })
       }),

@@ -89,6 +89,34 @@ export const waitForHttp = async (
   throw new Error(`${url} did not answer ${expectStatus} within ${timeoutMs} ms:\n${program.output().slice(-4000)}`)
 }
 
+export interface ServerOptions {
+  /** Answers 200 once the program is ready; default `/healthz`. */
+  readonly readyPath?: string
+  readonly timeoutMs?: number
+}
+
+/**
+ * Starts a server program listening on a free loopback port (`listenVar` set to it) and waits until `readyPath`
+ * answers; a program that never gets ready is stopped. `env` gets the base URL (e.g. for a public URL setting).
+ */
+export const startServer = async (
+  name: ProgramName,
+  listenVar: string,
+  env: (baseUrl: string) => Record<string, string>,
+  { readyPath = "/healthz", timeoutMs }: ServerOptions = {}
+): Promise<{ readonly program: RunningProgram; readonly baseUrl: string }> => {
+  const port = await freePort()
+  const baseUrl = `http://127.0.0.1:${port}`
+  const program = startProgram(name, { [listenVar]: `127.0.0.1:${port}`, ...env(baseUrl) })
+  try {
+    await waitForHttp(program, `${baseUrl}${readyPath}`, timeoutMs === undefined ? {} : { timeoutMs })
+  } catch (error) {
+    await program.stop()
+    throw error
+  }
+  return { program, baseUrl }
+}
+
 /** Runs a program to completion (for CLIs and fail-fast startups) and returns its exit code and output. */
 export const runProgram = async (
   name: ProgramName,

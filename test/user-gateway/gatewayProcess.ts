@@ -1,7 +1,8 @@
 import * as PgClient from "@effect/sql-pg/PgClient"
 import { Effect, Redacted } from "effect"
 import { randomBytes } from "node:crypto"
-import { freePort, startProgram, waitForHttp, type RunningProgram } from "../support/programs.ts"
+import { httpCall, type HttpCallOptions, type HttpResult } from "../support/http.ts"
+import { startServer, type RunningProgram } from "../support/programs.ts"
 import { createTestDatabase } from "../support/testDatabase.ts"
 
 /**
@@ -9,29 +10,13 @@ import { createTestDatabase } from "../support/testDatabase.ts"
  * `startProgram`, talked to over HTTP, its database reachable for what the dispatcher would write.
  */
 
-export interface GatewayResponse {
-  readonly status: number
-  readonly headers: Headers
-  readonly text: string
-  /** The parsed body, or undefined when it is not JSON. */
-  readonly json: unknown
-}
-
-export interface CallOptions {
-  readonly token?: string
-  readonly body?: unknown
-  /** A raw body sent as-is (for malformed input). */
-  readonly rawBody?: string
-  readonly headers?: Record<string, string>
-}
-
 export interface RunningGateway {
   readonly baseUrl: string
   readonly program: RunningProgram
   readonly adminPassword: string
   readonly jwtSecret: string
   readonly databaseUrl: string
-  readonly call: (method: string, path: string, options?: CallOptions) => Promise<GatewayResponse>
+  readonly call: (method: string, path: string, options?: HttpCallOptions) => Promise<HttpResult>
   /** Runs SQL against the gateway's database (as the dispatcher would). */
   readonly sql: <A extends object>(run: (sql: PgClient.PgClient) => Effect.Effect<ReadonlyArray<A>, unknown>) => Promise<ReadonlyArray<A>>
   readonly stop: () => Promise<void>
@@ -39,40 +24,18 @@ export interface RunningGateway {
 
 export const startGateway = async (env: Record<string, string> = {}): Promise<RunningGateway> => {
   const db = await createTestDatabase()
-  const port = await freePort()
   const adminPassword = `admin-${randomBytes(12).toString("base64url")}`
   const jwtSecret = randomBytes(32).toString("base64url")
-  const program = startProgram("user-gateway", {
-    DATABASE_URL: db.url,
-    JWT_SECRET: jwtSecret,
-    USER_GATEWAY_LISTEN_ADDR: `127.0.0.1:${port}`,
-    BOOTSTRAP_ADMIN_PASSWORD: adminPassword,
-    ...env
-  })
-  const baseUrl = `http://127.0.0.1:${port}`
-  try {
-    await waitForHttp(program, `${baseUrl}/healthz`, { timeoutMs: 60_000 })
-  } catch (error) {
-    await program.stop()
+  const { program, baseUrl } = await startServer(
+    "user-gateway",
+    "USER_GATEWAY_LISTEN_ADDR",
+    () => ({ DATABASE_URL: db.url, JWT_SECRET: jwtSecret, BOOTSTRAP_ADMIN_PASSWORD: adminPassword, ...env }),
+    { timeoutMs: 60_000 }
+  ).catch(async (error: unknown) => {
     await db.drop()
     throw error
-  }
-
-  const call = async (method: string, path: string, options: CallOptions = {}): Promise<GatewayResponse> => {
-    const headers: Record<string, string> = { ...options.headers }
-    if (options.token !== undefined) headers.authorization = `Bearer ${options.token}`
-    const body = options.rawBody ?? (options.body === undefined ? undefined : JSON.stringify(options.body))
-    if (body !== undefined && headers["content-type"] === undefined) headers["content-type"] = "application/json"
-    const res = await fetch(baseUrl + path, { method, headers, ...(body !== undefined ? { body } : {}) })
-    const text = await res.text()
-    let json: unknown
-    try {
-      json = text === "" ? undefined : JSON.parse(text)
-    } catch {
-      json = undefined
-    }
-    return { status: res.status, headers: res.headers, text, json }
-  }
+  })
+  const call: RunningGateway["call"] = (method, path, options) => httpCall(baseUrl, method, path, options)
 
   const sql: RunningGateway["sql"] = (run) =>
     Effect.runPromise(

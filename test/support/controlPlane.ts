@@ -1,23 +1,17 @@
 import * as PgClient from "@effect/sql-pg/PgClient"
 import { Effect, Layer, Logger, LogLevel, ManagedRuntime, Redacted } from "effect"
 import { randomBytes } from "node:crypto"
-import { freePort, startProgram, waitForHttp, type RunningProgram } from "../../test/support/programs.ts"
-import { createTestDatabase } from "../../test/support/testDatabase.ts"
+import { httpCall, type HttpResult } from "./http.ts"
+import { startServer, type RunningProgram } from "./programs.ts"
+import { createTestDatabase } from "./testDatabase.ts"
 
 /**
- * A real control plane for BDD steps and integration tests: its own fresh database, the real program spawned with
- * random secrets on a free port, an HTTP helper, and a SQL helper to assert what was stored.
+ * A real control plane for BDD steps and integration tests: the real program spawned with random secrets on a free
+ * port, and (`ControlPlaneHarness`) its own fresh database, an HTTP helper, and a SQL helper to assert what was stored.
  */
 
-export interface HttpResult {
-  readonly status: number
-  readonly headers: Headers
-  readonly text: string
-  /** The body parsed as JSON, or undefined when it is not JSON. */
-  readonly json: unknown
-}
-
 export interface RequestOptions {
+  /** Sent as JSON; a string is sent as-is. */
   readonly body?: unknown
   /** A bearer token for the Authorization header. */
   readonly token?: string
@@ -48,6 +42,18 @@ export const capabilityReport = (slug: string, workerUrl = "http://127.0.0.1:120
   worker_api: { base_url: workerUrl }
 })
 
+/** The control plane on `databaseUrl`, its public URL its own address unless `env` says otherwise; ready on return. */
+export const startControlPlane = (databaseUrl: string, secrets: Secrets, env: Record<string, string> = {}) =>
+  startServer("control-plane", "CONTROL_PLANE_LISTEN_ADDR", (baseUrl) => ({
+    DATABASE_URL: databaseUrl,
+    ORCHESTRATOR_PUBLIC_URL: baseUrl,
+    NODE_REGISTRATION_PSK: secrets.psk,
+    JWT_SECRET: secrets.jwtSecret,
+    INFERENCE_MODEL: "standin:latest",
+    BOOTSTRAP_ADMIN_PASSWORD: `admin-${randomBytes(6).toString("hex")}`,
+    ...env
+  }))
+
 export class ControlPlaneHarness {
   private constructor(
     readonly program: RunningProgram,
@@ -61,48 +67,20 @@ export class ControlPlaneHarness {
   static async start(options: { readonly env?: Record<string, string>; readonly secrets?: Secrets } = {}) {
     const db = await createTestDatabase()
     const secrets = options.secrets ?? makeSecrets()
-    const port = await freePort()
-    const baseUrl = `http://127.0.0.1:${port}`
-    const program = startProgram("control-plane", {
-      DATABASE_URL: db.url,
-      CONTROL_PLANE_LISTEN_ADDR: `127.0.0.1:${port}`,
-      ORCHESTRATOR_PUBLIC_URL: baseUrl,
-      NODE_REGISTRATION_PSK: secrets.psk,
-      JWT_SECRET: secrets.jwtSecret,
-      INFERENCE_MODEL: "standin:latest",
-      BOOTSTRAP_ADMIN_PASSWORD: `admin-${randomBytes(6).toString("hex")}`,
-      ...options.env
-    })
-    const sql = ManagedRuntime.make(
-      PgClient.layer({ url: Redacted.make(db.url) }).pipe(Layer.provide(Logger.minimumLogLevel(LogLevel.Warning)))
-    )
-    const harness = new ControlPlaneHarness(program, baseUrl, secrets, db, sql)
     try {
-      await waitForHttp(program, `${baseUrl}/healthz`)
+      const { program, baseUrl } = await startControlPlane(db.url, secrets, options.env)
+      const sql = ManagedRuntime.make(
+        PgClient.layer({ url: Redacted.make(db.url) }).pipe(Layer.provide(Logger.minimumLogLevel(LogLevel.Warning)))
+      )
+      return new ControlPlaneHarness(program, baseUrl, secrets, db, sql)
     } catch (error) {
-      await harness.stop()
+      await db.drop()
       throw error
     }
-    return harness
   }
 
-  async request(method: string, path: string, options: RequestOptions = {}): Promise<HttpResult> {
-    const headers: Record<string, string> = { ...options.headers }
-    if (options.token !== undefined) headers.authorization = `Bearer ${options.token}`
-    let body: string | undefined
-    if (options.body !== undefined) {
-      headers["content-type"] ??= "application/json"
-      body = typeof options.body === "string" ? options.body : JSON.stringify(options.body)
-    }
-    const res = await fetch(this.baseUrl + path, { method, headers, ...(body !== undefined ? { body } : {}) })
-    const text = await res.text()
-    let json: unknown
-    try {
-      json = text === "" ? undefined : JSON.parse(text)
-    } catch {
-      json = undefined
-    }
-    return { status: res.status, headers: res.headers, text, json }
+  request(method: string, path: string, { body, ...options }: RequestOptions = {}): Promise<HttpResult> {
+    return httpCall(this.baseUrl, method, path, typeof body === "string" ? { ...options, rawBody: body } : { ...options, body })
   }
 
   register(capability: unknown, psk = this.secrets.psk) {
