@@ -42,7 +42,14 @@ export class Jwt extends Context.Tag("cynode/Jwt")<Jwt, {
   readonly verify: (token: string, options: VerifyOptions) => Effect.Effect<JWTPayload, InvalidToken>
 }>() {
   static readonly fromSecret = (jwtSecret: Redacted.Redacted<string>): Context.Tag.Service<Jwt> => {
-    const key = new TextEncoder().encode(Redacted.value(jwtSecret))
+    // Imported once: jose would otherwise import a raw key into WebCrypto on every sign and verify.
+    const key = crypto.subtle.importKey(
+      "raw",
+      new TextEncoder().encode(Redacted.value(jwtSecret)),
+      { name: "HMAC", hash: "SHA-256" },
+      false,
+      ["sign", "verify"]
+    )
     return {
       sign: (options) =>
         Effect.promise(async () => {
@@ -57,12 +64,12 @@ export class Jwt extends Context.Tag("cynode/Jwt")<Jwt, {
             .setExpirationTime(Math.floor(expiresAt.getTime() / 1000))
             .setJti(jti)
           if (options.audience !== undefined) builder = builder.setAudience(options.audience)
-          return { token: Redacted.make(await builder.sign(key)), jti, expiresAt }
+          return { token: Redacted.make(await builder.sign(await key)), jti, expiresAt }
         }).pipe(Effect.withSpan("Jwt.sign")),
       verify: (token, options) =>
         Effect.tryPromise({
-          try: () =>
-            jwtVerify(token, key, {
+          try: async () =>
+            jwtVerify(token, await key, {
               algorithms: ["HS256"],
               issuer: ISSUER,
               clockTolerance: CLOCK_SKEW_SECONDS,
