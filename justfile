@@ -33,6 +33,11 @@ test-bdd: _runtime
 e2e: _runtime images
     cucumber-js --tags @e2e
 
+# Bundle control-plane, user-gateway and node-manager into .cynode/dist/<program>.mjs (esbuild; skipped when nothing
+# changed). `just up` does this itself; `just build --force` rebuilds regardless.
+build *args:
+    tsx scripts/bundle.ts {{args}}
+
 # Start CyNode on this machine: embedded PostgreSQL, user gateway :12080, control plane :12082, one node (worker API
 # :12090) with the inference stand-in. Prints where everything listens and how to log in; Ctrl-C stops everything.
 up: _runtime images

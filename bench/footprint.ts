@@ -4,8 +4,12 @@
  * end reads VmHWM (the kernel's own peak, which catches spikes between samples). Beside them, the same reading of
  * reference processes shows what any program started this way carries before its own code runs.
  */
+import * as esbuild from "esbuild"
 import { spawn } from "node:child_process"
 import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import { nodeBundleOptions } from "../scripts/bundle.ts"
 import { repoRoot } from "../test/support/programs.ts"
 import type { Program } from "./system.ts"
 
@@ -71,12 +75,18 @@ export const startSampler = (programs: ReadonlyArray<Program>, firstPhase: strin
   }
 }
 
-/** Floors measured the same way: bare Node, Node with the tsx loader, and that plus the libraries the programs use. */
+/**
+ * Floors measured the same way: bare Node, Node with the tsx loader, that plus the libraries the programs use, and
+ * those libraries bundled the way `just up` runs the programs (scripts/bundle.ts).
+ */
 export const measureFloors = async (): Promise<Record<string, number>> => {
+  const bundledProbe = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "cynode-bench-probe-")), "rssProbe.mjs")
+  await esbuild.build({ ...nodeBundleOptions, entryPoints: ["bench/rssProbe.ts"], outfile: bundledProbe })
   const variants: ReadonlyArray<readonly [string, ReadonlyArray<string>]> = [
     ["node", ["-e", "process.stdout.write('ready\\n'); setInterval(() => undefined, 60000)"]],
     ["node + tsx", ["--import", "tsx", "bench/rssProbe.ts"]],
-    ["node + tsx + effect libraries", ["--import", "tsx", "bench/rssProbe.ts", "libs"]]
+    ["node + tsx + effect libraries", ["--import", "tsx", "bench/rssProbe.ts", "libs"]],
+    ["node + effect libraries, bundled", [bundledProbe, "libs"]]
   ]
   const floors: Record<string, number> = {}
   for (const [name, args] of variants) {
@@ -90,5 +100,6 @@ export const measureFloors = async (): Promise<Record<string, number>> => {
     child.removeAllListeners("exit")
     child.kill("SIGKILL")
   }
+  fs.rmSync(path.dirname(bundledProbe), { recursive: true, force: true })
   return floors
 }

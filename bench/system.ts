@@ -61,7 +61,8 @@ export const startSystem = async (): Promise<BenchSystem> => {
   const nodeSlug = `bench-${randomBytes(4).toString("hex")}`
   const adminPassword = randomBytes(12).toString("base64url")
   const psk = randomBytes(32).toString("base64url")
-  const passThrough = ["CYNODE_CONTAINER_SOCKET", "DOCKER_HOST", "XDG_RUNTIME_DIR"].flatMap((name) =>
+  // CYNODE_UP_FROM_SOURCE=1 measures the programs run through tsx instead of their bundles.
+  const passThrough = ["CYNODE_CONTAINER_SOCKET", "DOCKER_HOST", "XDG_RUNTIME_DIR", "CYNODE_UP_FROM_SOURCE"].flatMap((name) =>
     process.env[name] === undefined ? [] : [[name, process.env[name]!] as const]
   )
   const profileDir = process.env.CYNODE_BENCH_CPU_PROF

@@ -4,11 +4,12 @@ import * as fs from "node:fs"
 import * as net from "node:net"
 import * as path from "node:path"
 import * as readline from "node:readline"
+import { bundleFile, bundlePrograms, type BundledProgram } from "./bundle.ts"
 import { type Child, killNow, type Output, startChild } from "./up/children.ts"
 import { runDemo } from "./up/demo.ts"
 import { removeLeftoverContainers } from "./up/leftovers.ts"
 import { loadOrCreateSecrets, secretsFile } from "./up/secrets.ts"
-import { localUrl, readSettings, runFile, SettingsError, type UpSettings } from "./up/settings.ts"
+import { localUrl, readSettings, repoRoot, runFile, SettingsError, type UpSettings } from "./up/settings.ts"
 
 /**
  * `just up`: the whole single-node system on this machine, for people and for the e2e suite.
@@ -21,6 +22,8 @@ import { localUrl, readSettings, runFile, SettingsError, type UpSettings } from 
  * /readyz, prints where everything listens and how to log in. `--demo` then runs a sandbox task and a prompt task
  * through the CLI; `--exit` stops after that. Ctrl-C / SIGTERM stop the node first (it removes its inference
  * container), then the control plane and gateway, then PostgreSQL; a second Ctrl-C kills everything at once.
+ * The three programs run from their bundles (scripts/bundle.ts, rebuilt first when a source changed) with plain node,
+ * which halves their memory; CYNODE_UP_FROM_SOURCE=1 runs src/<program>/main.ts through tsx instead.
  * Environment: see docs/cli.md ("just up").
  */
 
@@ -45,6 +48,22 @@ const checkPortFree = (host: string, port: number, variable: string) =>
       resume(Effect.fail(new UpFailed(`port ${port} on ${host} is not available (${error.code ?? error.message}); is another \`just up\` running? Set ${variable} to use another port`))))
     server.listen(port, host, () => server.close(() => resume(Effect.void)))
   })
+
+/** Builds the bundles when a source changed (a second or two), unless running from source. */
+const prepareBundles = (settings: UpSettings) =>
+  Effect.gen(function*() {
+    if (settings.fromSource) return yield* say("Running the programs from source (CYNODE_UP_FROM_SOURCE=1, node --import tsx)")
+    yield* say("Bundling the programs (scripts/bundle.ts) …")
+    const outcome = yield* Effect.tryPromise({
+      try: () => bundlePrograms(),
+      catch: (error) => new UpFailed(`bundling failed (esbuild's messages are above): ${error instanceof Error ? error.message : String(error)}`)
+    })
+    yield* say(outcome.built ? `✓ bundles built in ${(outcome.ms / 1000).toFixed(1)} s (${outcome.reason})` : "✓ bundles up to date")
+  })
+
+/** What runs a program: its bundle, or its TypeScript entry through tsx. */
+const entry = (settings: UpSettings, program: BundledProgram) =>
+  settings.fromSource ? `src/${program}/main.ts` : path.relative(repoRoot, bundleFile(program))
 
 /** Fails when any child exits: the system is incomplete. */
 const anyExit = (children: ReadonlyArray<Child>): Effect.Effect<never, UpFailed> =>
@@ -162,6 +181,7 @@ const program = (settings: UpSettings, flags: { readonly demo: boolean; readonly
       ...(settings.externalDatabase ? [] : [[settings.postgresPort, "CYNODE_PG_PORT"] as const])
     ] as const
     for (const [port, variable] of checks) yield* checkPortFree(settings.bindHost, port, variable)
+    yield* prepareBundles(settings)
 
     const output: Output = {
       write: (line) => void process.stdout.write(line + "\n"),
@@ -193,7 +213,7 @@ const program = (settings: UpSettings, flags: { readonly demo: boolean; readonly
     const controlPlaneUrl = localUrl(settings, settings.controlPlanePort)
     const gatewayUrl = localUrl(settings, settings.gatewayPort)
     const workerUrl = localUrl(settings, settings.workerPort)
-    yield* start("control-plane", "src/control-plane/main.ts", {
+    yield* start("control-plane", entry(settings, "control-plane"), {
       ...shared,
       CONTROL_PLANE_LISTEN_ADDR: `${settings.bindHost}:${settings.controlPlanePort}`,
       ORCHESTRATOR_PUBLIC_URL: controlPlaneUrl,
@@ -202,11 +222,11 @@ const program = (settings: UpSettings, flags: { readonly demo: boolean; readonly
       INFERENCE_MODEL: settings.inferenceModel,
       INFERENCE_PORT: String(settings.inferencePort)
     }, 20_000)
-    yield* start("user-gateway", "src/user-gateway/main.ts", {
+    yield* start("user-gateway", entry(settings, "user-gateway"), {
       ...shared,
       USER_GATEWAY_LISTEN_ADDR: `${settings.bindHost}:${settings.gatewayPort}`
     }, 20_000)
-    yield* start("node-manager", "src/node-manager/main.ts", {
+    yield* start("node-manager", entry(settings, "node-manager"), {
       CYNODE_ORCHESTRATOR_URL: controlPlaneUrl,
       CYNODE_NODE_REGISTRATION_PSK: Redacted.value(secrets.NODE_REGISTRATION_PSK),
       CYNODE_NODE_SLUG: settings.nodeSlug,

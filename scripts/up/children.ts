@@ -14,7 +14,7 @@ import { repoRoot } from "./settings.ts"
 
 export interface ChildSpec {
   readonly name: string
-  /** Script path relative to the repository, run with `node --import tsx`. */
+  /** Script path relative to the repository: a `.ts` file runs with `node --import tsx`, anything else with plain node. */
   readonly script: string
   readonly args?: ReadonlyArray<string>
   readonly env: Record<string, string>
@@ -67,7 +67,8 @@ export const startChild = (spec: ChildSpec, output: Output): Effect.Effect<Child
   Effect.acquireRelease(
     Effect.gen(function*() {
       const exited = yield* Deferred.make<string>()
-      const child = spawn(process.execPath, ["--import", "tsx", "--import", PARENT_WATCH, spec.script, ...(spec.args ?? [])], {
+      const loader = spec.script.endsWith(".ts") ? ["--import", "tsx"] : []
+      const child = spawn(process.execPath, [...loader, "--import", PARENT_WATCH, spec.script, ...(spec.args ?? [])], {
         cwd: repoRoot,
         env: spec.env,
         detached: true,

@@ -33,6 +33,8 @@ export interface UpSettings {
   readonly logLevel: string
   /** How long `up` waits for every /readyz. */
   readonly readyTimeoutMs: number
+  /** CYNODE_UP_FROM_SOURCE=1: run the programs' TypeScript through tsx instead of the bundles (scripts/bundle.ts). */
+  readonly fromSource: boolean
 }
 
 export class SettingsError extends Error {}
@@ -83,7 +85,8 @@ export const readSettings = (env: NodeJS.ProcessEnv = process.env): UpSettings =
     customAdminPassword: adminPassword !== undefined,
     adminPassword: adminPassword ?? "admin123",
     logLevel: nonEmpty(env, "CYNODE_LOG_LEVEL") ?? "info",
-    readyTimeoutMs: seconds(env, "CYNODE_UP_READY_TIMEOUT_SECONDS", 180) * 1000
+    readyTimeoutMs: seconds(env, "CYNODE_UP_READY_TIMEOUT_SECONDS", 180) * 1000,
+    fromSource: env.CYNODE_UP_FROM_SOURCE === "1"
   }
 }
 
