@@ -7,7 +7,8 @@
 #   scripts/images.sh sandbox    build only the named ones
 #
 # Idempotent: an image carries a content-hash label over its rootfs tar and import changes; when the existing image
-# has the same hash the import is skipped. The CLI is podman, else docker (override with CYNODE_IMAGE_CLI).
+# has the same hash the import is skipped. The CLI is the one whose engine answers (override with CYNODE_IMAGE_CLI);
+# `scripts/images.sh --which-cli` prints that choice and builds nothing.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -16,13 +17,24 @@ HASH_LABEL="io.cynode.content-hash"
 log() { printf 'images: %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }
 
+# The CLI must reach the engine the programs will use: the one that answers (scripts/lib/engine.sh), not merely an
+# installed client (a `docker` client may have no daemon). A podman engine is reached by the podman CLI (same
+# storage); a docker engine by the docker CLI pointed at its socket. When nothing answers yet, podman works
+# daemonless and the programs' own podman service will see the images.
+# shellcheck source=lib/engine.sh
+source "$ROOT/scripts/lib/engine.sh"
+has() { command -v "$1" >/dev/null 2>&1; }
 IMAGE_CLI="${CYNODE_IMAGE_CLI:-}"
 if [[ -z "$IMAGE_CLI" ]]; then
-  if command -v podman >/dev/null 2>&1; then IMAGE_CLI=podman
-  elif command -v docker >/dev/null 2>&1; then IMAGE_CLI=docker
-  else die "neither podman nor docker is installed (Debian/Ubuntu: apt-get install -y podman runc busybox-static)"
-  fi
+  engine="$(answering_engine || true)"
+  case "${engine%% *}" in
+    podman) if has podman; then IMAGE_CLI=podman; elif has docker; then IMAGE_CLI=docker; export DOCKER_HOST="unix://${engine#* }"; fi ;;
+    docker) if has docker; then IMAGE_CLI=docker; export DOCKER_HOST="unix://${engine#* }"; fi ;;
+    *) has podman && IMAGE_CLI=podman ;;
+  esac
+  [[ -n "$IMAGE_CLI" ]] || die "no CLI for the container engine (${engine:-none answers}); run ./scripts/bootstrap.sh setup"
 fi
+if [[ "${1:-}" == "--which-cli" ]]; then printf '%s%s\n' "$IMAGE_CLI" "${DOCKER_HOST:+ $DOCKER_HOST}"; exit 0; fi
 
 WORK_DIR="$(mktemp -d "${TMPDIR:-/tmp}/cynode-images.XXXXXX")"
 trap 'rm -rf "$WORK_DIR"' EXIT

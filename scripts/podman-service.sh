@@ -1,24 +1,26 @@
 #!/usr/bin/env bash
-# Makes sure a Docker-compatible API answers for the tests: an existing Docker/Podman socket, or a podman
-# service we start with runc (crun does not work on our machines; platform.md). The programs themselves can
-# also start their own service (layers/ContainerRuntime.ts); this only saves every test process doing so.
+# Makes sure a Docker-compatible API answers for the tests: an existing Docker/Podman socket that answers a ping, or
+# a podman service we start with runc (crun does not work on our machines; platform.md). The programs themselves
+# can also start their own service (layers/ContainerRuntime.ts); this only saves every test process doing so.
+#   podman-service.sh ensure   exit 0 once an engine answers (starting podman when none does)
+#   podman-service.sh which    print "<podman|docker> <socket>" of the engine that answers, or fail
 set -euo pipefail
-sock=/run/podman/podman.sock
-answers() { curl -fsS --max-time 2 --unix-socket "$1" http://d/_ping >/dev/null 2>&1; }
+# shellcheck source=lib/engine.sh
+source "$(dirname "$0")/lib/engine.sh"
 
 case "${1:-ensure}" in
   ensure)
-    if [ -n "${CYNODE_CONTAINER_SOCKET:-}" ] && answers "${CYNODE_CONTAINER_SOCKET#unix://}"; then exit 0; fi
-    for s in "$sock" /var/run/docker.sock "${XDG_RUNTIME_DIR:-/nonexistent}/podman/podman.sock"; do
-      if answers "$s"; then exit 0; fi
-    done
-    command -v podman >/dev/null || { echo "no container API answers and podman is not installed: run ./scripts/bootstrap.sh setup" >&2; exit 1; }
+    answering_engine >/dev/null && exit 0
+    command -v podman >/dev/null || { echo "no container engine answers and podman is not installed: run ./scripts/bootstrap.sh setup (it installs podman + runc)" >&2; exit 1; }
+    sock="$(podman_service_socket)"
     mkdir -p "$(dirname "$sock")"
     runtime=(); command -v runc >/dev/null && runtime=(--runtime runc)
-    nohup podman "${runtime[@]}" system service --time=0 "unix://$sock" >/tmp/cynode-podman-service.log 2>&1 &
-    for _ in $(seq 1 50); do answers "$sock" && exit 0; sleep 0.2; done
-    echo "podman system service did not answer on $sock; see /tmp/cynode-podman-service.log" >&2
+    log_file="${TMPDIR:-/tmp}/cynode-podman-service.log"
+    nohup podman "${runtime[@]}" system service --time=0 "unix://$sock" >"$log_file" 2>&1 &
+    for _ in $(seq 1 50); do engine_probe "$sock" >/dev/null && exit 0; sleep 0.2; done
+    echo "podman system service did not answer on $sock; see $log_file" >&2
     exit 1
     ;;
-  *) echo "usage: $0 ensure" >&2; exit 2 ;;
+  which) answering_engine ;;
+  *) echo "usage: $0 ensure|which" >&2; exit 2 ;;
 esac
