@@ -8,6 +8,7 @@ import { WorkerTokens } from "./WorkerTokens.ts"
 /**
  * The dispatcher's SQL (control-plane.md §9). A job's lease alone says who owns it: every write after the claim is
  * guarded by `lease_id`, so a dispatcher that lost its lease writes nothing, and by status, so `canceled` sticks.
+ * Lock order everywhere (here and the gateway's cancel): job rows in id order, then their tasks; never a task first.
  */
 
 /** A node the dispatcher may call: its own URL and its own token (never a global one). */
@@ -370,10 +371,15 @@ export const makeJobsRepo = Effect.gen(function*() {
     held.length === 0
       ? Effect.succeed(new Map<string, string>())
       : sql<{ readonly id: string; readonly status: string }>`
+        WITH mine AS (
+          SELECT j.id FROM jobs j
+          JOIN jsonb_to_recordset(${JSON.stringify(held.map((h) => ({ id: h.id, lease_id: h.leaseId })))}::jsonb)
+            AS h(id uuid, lease_id uuid) ON j.id = h.id AND j.lease_id = h.lease_id
+          WHERE j.status IN ('running', 'canceled') AND j.ended_at IS NULL
+          ORDER BY j.id
+          FOR UPDATE OF j)
         UPDATE jobs j SET lease_expires_at = now() + make_interval(secs => ${seconds(leaseTtlMs)})
-        FROM jsonb_to_recordset(${JSON.stringify(held.map((h) => ({ id: h.id, lease_id: h.leaseId })))}::jsonb)
-          AS h(id uuid, lease_id uuid)
-        WHERE j.id = h.id AND j.lease_id = h.lease_id AND j.status IN ('running', 'canceled') AND j.ended_at IS NULL
+        FROM mine WHERE j.id = mine.id
         RETURNING j.id::text AS id, j.status`.pipe(
         Effect.map((rows) => new Map(rows.map((r) => [r.id, r.status] as const))),
         Effect.withSpan("JobsRepo.renewLeases")

@@ -125,12 +125,15 @@ export const makeTasksRepo = Effect.gen(function*() {
   /**
    * The task and its unfinished jobs become `canceled` (the jobs trigger tells the dispatcher, which stops a running
    * sandbox). A queued job also ends now; a running one keeps `ended_at` empty until its dispatcher stops it.
+   * Lock order is the dispatcher's (claim, finish, requeue): the task's jobs by id, then the task, so a cancel racing
+   * a claim or a result waits instead of deadlocking. NO KEY UPDATE: a job insert's key-share lock need not wait.
    */
   const cancel = (taskId: string) =>
     sql.withTransaction(
       Effect.gen(function*() {
+        yield* sql`SELECT id FROM jobs WHERE task_id = ${taskId} ORDER BY id FOR UPDATE`
         const [task] = yield* sql<{ readonly status: string; readonly closed: boolean }>`
-          SELECT status, closed FROM tasks WHERE id = ${taskId} FOR UPDATE`
+          SELECT status, closed FROM tasks WHERE id = ${taskId} FOR NO KEY UPDATE`
         if (task === undefined) return yield* Effect.dieMessage(`task ${taskId} vanished while canceling`)
         if (task.closed) return yield* Effect.fail(new TaskAlreadyClosed({ status: toApiStatus(task.status) }))
         yield* sql`UPDATE tasks SET status = 'canceled', closed = true WHERE id = ${taskId}`
