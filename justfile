@@ -17,9 +17,9 @@ images:
 typecheck:
     tsc --noEmit
 
-# Project lint rules (no `any`, no focused or skipped tests, no secrets in logs by construction).
+# oxlint (.oxlintrc.json): correctness rules, no `any`, no focused or disabled tests, no console in services.
 lint:
-    tsx scripts/lint.ts
+    oxlint --deny-warnings
 
 # Unit, property and integration tests (vitest; real PostgreSQL and real containers).
 test: _runtime

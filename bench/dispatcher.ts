@@ -1,5 +1,5 @@
 /**
- * Dispatcher capacity (issue 8): the real dispatcher (claims, leases, result transactions on a real PostgreSQL) against
+ * Dispatcher capacity: the real dispatcher (claims, leases, result transactions on a real PostgreSQL) against
  * a worker that answers instantly — a real HTTP server in this process honouring the Worker API contract (bearer
  * check, 409 for a held job, 429 over its limit, GET and cancel). For 1, 4 and 16 in-flight jobs per node it reports
  *   - burst:  N jobs stored at once; jobs/s until every task is completed, and submit→dispatch latency percentiles;

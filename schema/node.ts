@@ -15,6 +15,7 @@ export const PayloadVersion = Schema.Int.annotations({
 })
 
 /** NUL characters and lone UTF-16 surrogates cannot be stored in PostgreSQL `jsonb`/`text`. */
+// oxlint-disable-next-line no-control-regex -- NUL is exactly what this looks for
 const UNSTORABLE = /\u0000|\p{Surrogate}/u
 
 /** True when some string (key or value) anywhere in a JSON value cannot be stored in PostgreSQL. */

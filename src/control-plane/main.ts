@@ -52,7 +52,7 @@ const Listening = Layer.effectDiscard(
     Effect.logInfo("control plane listening").pipe(Effect.annotateLogs("address", address)))
 )
 
-// The dispatcher (issue 8) runs beside the HTTP server.
+// The dispatcher runs beside the HTTP server.
 const Main = Listening.pipe(
   Layer.provideMerge(Server),
   Layer.merge(DispatcherLive),

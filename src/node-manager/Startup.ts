@@ -24,7 +24,7 @@ import { reportLoop, reportOnce, type ReporterOptions } from "./Reporter.ts"
  *
  * The Worker API runs IN-PROCESS (a Layer built into this scope) with the delivered token held as `Redacted`: the
  * token therefore never appears in an environment, an argv (`ps`) or a child process, and the Worker API cannot
- * die unnoticed beside us (upstream weaknesses 11 and 18).
+ * die unnoticed beside us.
  */
 
 // ---- step errors ----------------------------------------------------------------------------------------------

@@ -37,7 +37,7 @@ describe("completePayload (step 4)", () => {
   ])("refuses %s with a readable reason", (_, payload) => {
     const done = completePayload(payload, defaults)
     expect(Either.isLeft(done)).toBe(true)
-    if (Either.isLeft(done)) expect(done.left).toMatch(/^the job payload is neither a sandbox nor an inference job/)
+    expect(Either.isLeft(done) ? done.left : "").toMatch(/^the job payload is neither a sandbox nor an inference job/)
   })
 })
 
