@@ -1,12 +1,15 @@
 /**
  * The bench plot: latency percentiles against concurrency, one panel per figure (sandbox tasks end to end versus
  * direct runs; the dispatcher's submit→dispatch in a burst), on a log scale. The chart is built once as a list of
- * drawing primitives and rendered twice: to SVG (for people and browsers) and to PNG with bench/raster.ts (no
- * system tool needed).
+ * drawing primitives and written as SVG; the PNG is that SVG rendered by resvg (a maintained renderer with prebuilt
+ * binaries in its npm package, no system tool needed).
  */
 import type { Parallel } from "./parallel.ts"
-import { Canvas, encodePng, hex, textWidth } from "./raster.ts"
+import { Resvg } from "@resvg/resvg-js"
 import { type Dispatcher, NODE_SANDBOX_LIMIT } from "./targets.ts"
+
+// A monospace glyph is about 0.6 em wide; text is drawn at 10 px per scale step.
+const textWidth = (text: string, scale: number) => [...text].length * 6 * scale
 
 export interface Series {
   readonly label: string
@@ -62,7 +65,7 @@ const logTicks = (lo: number, hi: number) => {
   return ticks.filter((t) => t >= below && t <= above)
 }
 
-const tickLabel = (ms: number) => (ms >= 1000 ? `${ms / 1000} S` : ms >= 1 ? `${ms} MS` : `${ms * 1000} US`)
+const tickLabel = (ms: number) => (ms >= 1000 ? `${ms / 1000} s` : ms >= 1 ? `${ms} ms` : `${ms * 1000} µs`)
 
 const panelPrimitives = (panel: Panel, offsetX: number): Array<Primitive> => {
   const out: Array<Primitive> = []
@@ -132,29 +135,15 @@ const toSvg = (width: number, prims: ReadonlyArray<Primitive>) => {
     `<rect width="100%" height="100%" fill="#ffffff"/>\n${body.join("\n")}\n</svg>\n`
 }
 
-const toPng = (width: number, prims: ReadonlyArray<Primitive>) => {
-  const canvas = new Canvas(width, HEIGHT, hex("#ffffff"))
-  for (const p of prims) {
-    switch (p.kind) {
-      case "rect":
-        canvas.fillRect(p.x, p.y, p.w, p.h, hex(p.fill))
-        break
-      case "line":
-        canvas.line(p.x1, p.y1, p.x2, p.y2, hex(p.color), p.width, p.dashed ? [6, 4] : undefined)
-        break
-      case "text":
-        canvas.text(p.x, p.y, p.text, hex(p.color), p.scale, p.anchor)
-        break
-    }
-  }
-  return encodePng(canvas)
-}
+const toPng = (svg: string): Buffer =>
+  new Resvg(svg, { font: { loadSystemFonts: true, defaultFontFamily: "DejaVu Sans Mono" } }).render().asPng()
 
 /** The panels side by side, as SVG text and PNG bytes. */
 export const renderPlot = (panels: ReadonlyArray<Panel>) => {
   const width = PANEL_W * Math.max(1, panels.length)
   const prims = panels.flatMap((panel, i) => panelPrimitives(panel, i * PANEL_W))
-  return { svg: toSvg(width, prims), png: toPng(width, prims) }
+  const svg = toSvg(width, prims)
+  return { svg, png: toPng(svg) }
 }
 
 /** The bench's two panels: figure 3 (sandbox tasks) and figure 2 (dispatcher), whichever were measured. */
