@@ -13,9 +13,11 @@ setup:
 images:
     ./scripts/images.sh
 
-# Type-check every TypeScript file.
+# Type-check every TypeScript file (the console's browser code and its tests under their own settings).
 typecheck:
     tsc --noEmit
+    tsc -p console/tsconfig.json
+    tsc -p console/tsconfig.node.json
 
 # oxlint (.oxlintrc.json): correctness rules, no `any`, no focused or disabled tests, no console in services.
 lint:
@@ -33,14 +35,22 @@ test-bdd: _runtime
 e2e: _runtime images
     cucumber-js --tags @e2e
 
-# Bundle control-plane, user-gateway and node-manager into .cynode/dist/<program>.mjs (esbuild; skipped when nothing
-# changed). `just up` does this itself; `just build --force` rebuilds regardless.
+# Bundle control-plane, user-gateway and node-manager into .cynode/dist/<program>.mjs (esbuild), and build the web
+# console into console/dist (Vite; the gateway serves it at /console). Each is skipped when nothing it is built from
+# changed; `just up` does this itself; `just build --force` rebuilds regardless.
 build *args:
     tsx scripts/bundle.ts {{args}}
+    ./scripts/console-build.sh {{args}}
+
+# Browser tests of the web console: the whole system (as `just up` starts it) driven through Debian's Chromium.
+console-test: _runtime images
+    ./scripts/console-build.sh
+    vitest run --config console/vitest.config.ts
 
 # Start CyNode on this machine: embedded PostgreSQL, user gateway :12080, control plane :12082, one node (worker API
 # :12090) with the inference stand-in. Prints where everything listens and how to log in; Ctrl-C stops everything.
 up: _runtime images
+    ./scripts/console-build.sh
     tsx scripts/up.ts
 
 # Start CyNode, run a sandbox task and a prompt task through the CLI, print their results, and stop.
@@ -57,7 +67,7 @@ validate-feature-files:
     cucumber-js --dry-run --format summary
 
 # Everything CI checks.
-ci: typecheck lint validate-feature-files images test test-bdd e2e
+ci: typecheck lint validate-feature-files images test test-bdd e2e console-test
 
 # Ensure a container API service answers (starts a podman service when none does).
 _runtime:

@@ -44,6 +44,9 @@ export const UserView = Schema.Struct({
 }).annotations({ identifier: "User" })
 export type UserView = typeof UserView.Type
 
+export const UserList = Schema.Struct({ users: Schema.Array(UserView) }).annotations({ identifier: "UserList" })
+export type UserList = typeof UserList.Type
+
 export const CreateUserRequest = Schema.Struct({
   handle: Identifier,
   password: Password

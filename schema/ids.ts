@@ -37,3 +37,8 @@ export const SafeString = Schema.String.pipe(
 )
 
 export const NonEmptySafeString = SafeString.pipe(Schema.minLength(1))
+
+const utf8 = new TextEncoder()
+
+/** UTF-8 length of a string (TextEncoder rather than Buffer, so these schemas also run in a browser). */
+export const utf8Length = (s: string): number => utf8.encode(s).length

@@ -1,5 +1,5 @@
 import { Schema } from "effect"
-import { Identifier, SafeString, Uuid } from "./ids.ts"
+import { Identifier, SafeString, Uuid, utf8Length } from "./ids.ts"
 import { JobStatus } from "./job.ts"
 import { Timestamp } from "./time.ts"
 import { strictBody } from "./auth.ts"
@@ -23,7 +23,7 @@ const optional = <S extends Schema.Schema.Any>(schema: S) => Schema.optionalWith
 
 const Prompt = SafeString.pipe(
   Schema.filter((s) => (s.trim() === "" ? "must not be empty" : true)),
-  Schema.filter((s) => (Buffer.byteLength(s, "utf8") > MAX_PROMPT_BYTES ? `must be at most ${MAX_PROMPT_BYTES} bytes` : true))
+  Schema.filter((s) => (utf8Length(s) > MAX_PROMPT_BYTES ? `must be at most ${MAX_PROMPT_BYTES} bytes` : true))
 )
 
 /** `use_sba` and `image` are unknown fields on purpose (Phase 1.7; the tasks API never names an image). */

@@ -1,5 +1,5 @@
 import { Schema } from "effect"
-import { Identifier, NonEmptySafeString, SafeString } from "./ids.ts"
+import { Identifier, NonEmptySafeString, SafeString, utf8Length } from "./ids.ts"
 import { Timestamp } from "./time.ts"
 
 /**
@@ -59,7 +59,7 @@ export const MAX_PROMPT_BYTES = 1024 * 1024
 export const InferenceJob = Schema.Struct({
   model: NonEmptySafeString.pipe(Schema.maxLength(256)),
   prompt: NonEmptySafeString.pipe(
-    Schema.filter((p) => Buffer.byteLength(p, "utf8") <= MAX_PROMPT_BYTES ? true : "must be at most 1 MiB (UTF-8)")
+    Schema.filter((p) => utf8Length(p) <= MAX_PROMPT_BYTES ? true : "must be at most 1 MiB (UTF-8)")
   )
 }).pipe(Schema.annotations({ identifier: "InferenceJob" }))
 export type InferenceJob = typeof InferenceJob.Type

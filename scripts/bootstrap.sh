@@ -39,6 +39,8 @@ decide() {
     START_SERVICE="$(podman_service_socket)"
   fi
   [ -x /bin/busybox ] || [ -x /usr/bin/busybox ] || [ -n "${CYNODE_BUSYBOX:-}" ] || PACKAGES+=(busybox-static)
+  # Debian's Chromium for the web console's browser tests (playwright-core drives it; nothing downloads a browser).
+  if [ "${BROWSER_TESTS:-0}" = 1 ]; then [ -x /usr/bin/chromium ] || PACKAGES+=(chromium); fi
   return 0
 }
 
@@ -64,6 +66,11 @@ install_node_modules() {
     log "npm install"
     npm install --no-audit --no-fund --loglevel=error
   fi
+  # The web console has its own packages (console/package.json): Vite, React, playwright-core.
+  if [ ! -x console/node_modules/.bin/vite ] || [ console/package-lock.json -nt console/node_modules/.package-lock.json ]; then
+    log "npm install (console)"
+    npm install --prefix console --no-audit --no-fund --loglevel=error
+  fi
 }
 
 setup() {
@@ -78,9 +85,9 @@ setup() {
 }
 
 case "${1:-}" in
-  plan) check_node; decide; print_plan ;;
+  plan) BROWSER_TESTS=1; check_node; decide; print_plan ;;
   setup) setup ;;
   demo) setup; exec node_modules/.bin/just demo ;;
-  test) setup; exec node_modules/.bin/just ci ;;
+  test) BROWSER_TESTS=1; setup; exec node_modules/.bin/just ci ;;
   *) echo "usage: $0 demo|test|setup|plan" >&2; exit 2 ;;
 esac

@@ -1,10 +1,11 @@
 import { HttpApiEndpoint, HttpApiGroup, HttpApiSchema } from "@effect/platform"
-import { CreatedUser, CreateUserRequest, UserIdPath } from "../../schema/auth.ts"
+import { CreatedUser, CreateUserRequest, UserIdPath, UserList } from "../../schema/auth.ts"
 import { Conflict, Forbidden, NotFound } from "../../schema/problem.ts"
-import { Authentication } from "./Authentication.ts"
+import { Authentication } from "./AuthMiddleware.ts"
 
 /** Account management by the admin (user-gateway.md §3; DECISIONS.md "Users"). Others get 403. */
 export class AdminApi extends HttpApiGroup.make("admin")
+  .add(HttpApiEndpoint.get("listUsers", "/v1/admin/users").addSuccess(UserList))
   .add(
     HttpApiEndpoint.post("createUser", "/v1/admin/users")
       .setPayload(CreateUserRequest)

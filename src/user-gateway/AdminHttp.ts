@@ -11,6 +11,9 @@ import { UsersRepo } from "./UsersRepo.ts"
 
 /** Handlers for account management by the admin (user-gateway.md §3). */
 
+/** The admin's user list is one page; more accounts than this are beyond what the console lists. */
+export const USER_LIST_LIMIT = 1000
+
 const noSuchUser = new NotFound({ detail: "no such user" })
 
 /** Records an admin action on a user, as that user's audit event. */
@@ -35,6 +38,19 @@ const existingUser = (id: string) =>
 
 export const AdminHttpLive = HttpApiBuilder.group(GatewayApi, "admin", (handlers) =>
   handlers
+    .handle("listUsers", () =>
+      Effect.gen(function*() {
+        yield* requireAdmin
+        const rows = yield* (yield* UsersRepo).list(USER_LIST_LIMIT)
+        return {
+          users: rows.map((u) => ({
+            id: u.id,
+            handle: u.handle,
+            is_active: u.is_active,
+            ...(u.email === null ? {} : { email: u.email })
+          }))
+        }
+      }))
     .handle("createUser", ({ payload }) =>
       Effect.gen(function*() {
         const admin = yield* requireAdmin

@@ -1,7 +1,7 @@
 import { HttpApiEndpoint, HttpApiGroup, HttpApiSchema } from "@effect/platform"
 import { LoginRequest, LogoutRequest, RefreshRequest, TokenPair, UserView } from "../../schema/auth.ts"
 import { BadRequest, TooManyRequests, Unauthorized } from "../../schema/problem.ts"
-import { Authentication } from "./Authentication.ts"
+import { Authentication } from "./AuthMiddleware.ts"
 
 /** Login and refresh (open, throttled) — user-gateway.md §3. */
 export class AuthApi extends HttpApiGroup.make("auth")

@@ -1,18 +1,12 @@
-import { HttpApiMiddleware, HttpApiSecurity } from "@effect/platform"
-import { Context, Effect, Layer, Redacted } from "effect"
-import { Forbidden, Unauthorized } from "../../schema/problem.ts"
+import { Effect, Layer, Redacted } from "effect"
+import { Forbidden } from "../../schema/problem.ts"
+import { Authentication, CurrentUser, type AuthenticatedUser } from "./AuthMiddleware.ts"
 import { ADMIN_HANDLE } from "./BootstrapAdmin.ts"
-import { Sessions, type AuthenticatedUser } from "./Sessions.ts"
+import { Sessions } from "./Sessions.ts"
 
 /** Bearer authentication for every gateway route except health, login and refresh (user-gateway.md §2–§3). */
 
-export class CurrentUser extends Context.Tag("cynode/user-gateway/CurrentUser")<CurrentUser, AuthenticatedUser>() {}
-
-export class Authentication extends HttpApiMiddleware.Tag<Authentication>()("cynode/user-gateway/Authentication", {
-  failure: Unauthorized,
-  provides: CurrentUser,
-  security: { bearer: HttpApiSecurity.bearer }
-}) {}
+export { Authentication, CurrentUser }
 
 export const AuthenticationLive = Layer.effect(
   Authentication,

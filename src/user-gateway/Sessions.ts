@@ -8,6 +8,7 @@ import { Audit } from "./Audit.ts"
 import type { ClientInfo } from "./ClientInfo.ts"
 import { GatewayConfig } from "./GatewayConfig.ts"
 import { SessionsRepo } from "./SessionsRepo.ts"
+import type { AuthenticatedUser } from "./AuthMiddleware.ts"
 
 /**
  * Sessions and tokens (user-gateway.md §3): a login opens a session (a token family, id = `sid`); both tokens carry
@@ -15,11 +16,7 @@ import { SessionsRepo } from "./SessionsRepo.ts"
  * token with one conditional UPDATE, and a token that is not the current one revokes the family (reuse).
  */
 
-export interface AuthenticatedUser {
-  readonly id: string
-  readonly handle: string
-  readonly sid: string
-}
+export type { AuthenticatedUser }
 
 const AccessClaims = Schema.Struct({ sub: Uuid, sid: Uuid, handle: Schema.String })
 const RefreshClaims = Schema.Struct({ sub: Uuid, sid: Uuid })

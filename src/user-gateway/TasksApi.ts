@@ -12,7 +12,7 @@ import {
   TaskResult,
   TaskView
 } from "../../schema/task.ts"
-import { Authentication } from "./Authentication.ts"
+import { Authentication } from "./AuthMiddleware.ts"
 
 /** The tasks API (user-gateway.md §4): owner or admin; everyone else gets 404. */
 export class TasksApi extends HttpApiGroup.make("tasks")

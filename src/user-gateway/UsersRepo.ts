@@ -82,7 +82,14 @@ export const makeUsersRepo = Effect.gen(function*() {
       Effect.withSpan("UsersRepo.setActive")
     )
 
-  return { findForLogin, findById, create, createIfAbsent, exists, setActive } as const
+  /** Every account by handle, for the admin's user list (a few hundred at most in practice; capped). */
+  const list = (limit: number) =>
+    sql<UserRow>`SELECT id, handle, email, is_active FROM users ORDER BY handle LIMIT ${limit}`.pipe(
+      Effect.orDie,
+      Effect.withSpan("UsersRepo.list")
+    )
+
+  return { findForLogin, findById, create, createIfAbsent, exists, setActive, list } as const
 })
 
 export class UsersRepo extends Context.Tag("cynode/user-gateway/UsersRepo")<

@@ -11,6 +11,7 @@ import { Audit } from "./Audit.ts"
 import { AuthenticationLive } from "./Authentication.ts"
 import { AccountHttpLive, AuthHttpLive } from "./AuthHttp.ts"
 import { BootstrapAdminLive } from "./BootstrapAdmin.ts"
+import { ConsoleHttpLive } from "./ConsoleHttp.ts"
 import { GatewayApi } from "./GatewayApi.ts"
 import { GatewayConfig } from "./GatewayConfig.ts"
 import { HealthHttpLive } from "./HealthHttp.ts"
@@ -38,7 +39,8 @@ const Services = Layer.mergeAll(
 
 const Api = HttpApiBuilder.api(GatewayApi).pipe(
   Layer.provide([HealthHttpLive, AuthHttpLive, AccountHttpLive, AdminHttpLive, TasksHttpLive]),
-  Layer.provide(AuthenticationLive)
+  Layer.provide(AuthenticationLive),
+  Layer.merge(ConsoleHttpLive)
 )
 
 const Server = Layer.unwrapEffect(

@@ -1,0 +1,128 @@
+import { Effect, Either, Schema } from "effect"
+import { Identifier } from "../../../schema/ids.ts"
+import { useState } from "react"
+import { isTerminal, outcomeOf } from "../../../src/cli/TaskOutcome.ts"
+import { api, describeError, run } from "../api.ts"
+import { duration, ErrorMessage, Notice, Page, StatusBadge, Time } from "../components.tsx"
+import { usePolled } from "../hooks.ts"
+
+/**
+ * One task: status, output, exit code, timings, the worker's result, and cancel. Polled until the task ends; the
+ * output pane follows what the gateway has so far.
+ */
+export const TaskPage = ({ id: ref }: { readonly id: string }) => {
+  const parsed = decodeRef(ref)
+  if (Either.isLeft(parsed)) {
+    return (
+      <Page title="Task not found">
+        <p>{JSON.stringify(ref)} is not a task id or name.</p>
+      </Page>
+    )
+  }
+  return <TaskView id={parsed.right} />
+}
+
+const decodeRef = Schema.decodeUnknownEither(Identifier)
+
+const TaskView = ({ id }: { readonly id: Identifier }) => {
+  const view = usePolled(
+    () =>
+      Effect.all(
+        {
+          task: api.tasks.get({ path: { id } }),
+          result: api.tasks.result({ path: { id }, urlParams: {} }),
+          logs: api.tasks.logs({ path: { id }, urlParams: {} })
+        },
+        { concurrency: "unbounded" }
+      ),
+    id,
+    { everyMs: 1000, stop: (d) => isTerminal(d.task.status) }
+  )
+  const [cancelError, setCancelError] = useState<string | undefined>(undefined)
+  const [notice, setNotice] = useState<string | undefined>(undefined)
+  const [canceling, setCanceling] = useState(false)
+
+  const cancel = async () => {
+    setCanceling(true)
+    setCancelError(undefined)
+    const outcome = await run(api.tasks.cancel({ path: { id } }))
+    setCanceling(false)
+    if (outcome.ok) {
+      setNotice("Cancel requested.")
+      view.reload()
+    } else setCancelError(describeError(outcome.error))
+  }
+
+  if (view.data === undefined) {
+    return (
+      <Page title="Task">
+        <ErrorMessage message={view.error} />
+        {view.error === undefined ? <p className="muted">Loading…</p> : null}
+      </Page>
+    )
+  }
+  const { task, result, logs } = view.data
+  const outcome = outcomeOf(result)
+  const job = result.jobs[result.jobs.length - 1]
+  const finished = isTerminal(task.status)
+  const output = logs.stdout === "" && logs.stderr === "" ? outcome.stdout + outcome.stderr : logs.stdout + logs.stderr
+
+  return (
+    <Page
+      title={task.task_name}
+      actions={finished ? null : (
+        <button type="button" className="danger" disabled={canceling} onClick={() => void cancel()}>
+          {canceling ? "Canceling…" : "Cancel task"}
+        </button>
+      )}
+    >
+      <ErrorMessage message={view.error ?? cancelError} />
+      <Notice message={notice} />
+      <dl className="facts card">
+        <div>
+          <dt>Status</dt>
+          <dd aria-live="polite" data-testid="task-status"><StatusBadge status={task.status} /></dd>
+        </div>
+        <div>
+          <dt>Exit code</dt>
+          <dd data-testid="exit-code">{outcome.exit_code === undefined ? <span className="muted">—</span> : outcome.exit_code}</dd>
+        </div>
+        <div>
+          <dt>Created</dt>
+          <dd><Time at={task.created_at} /></dd>
+        </div>
+        <div>
+          <dt>Started</dt>
+          <dd><Time at={job?.started_at} /></dd>
+        </div>
+        <div>
+          <dt>Ended</dt>
+          <dd><Time at={job?.ended_at} /></dd>
+        </div>
+        <div>
+          <dt>Run time</dt>
+          <dd>{duration(job?.started_at, job?.ended_at) ?? <span className="muted">—</span>}</dd>
+        </div>
+        <div className="wide">
+          <dt>Task id</dt>
+          <dd className="mono">{task.id}</dd>
+        </div>
+        <div className="wide">
+          <dt>Command or prompt</dt>
+          <dd className="mono pre">{task.prompt}</dd>
+        </div>
+      </dl>
+      {outcome.error === undefined ? null : <p className="alert alert-error" role="status">{outcome.error}</p>}
+      <section aria-labelledby="output-title">
+        <h2 id="output-title">Output</h2>
+        <pre className="output" tabIndex={0} aria-label="Task output" data-testid="task-output">
+          {output === "" ? (finished ? "(no output)" : "Waiting for output…") : output}
+        </pre>
+      </section>
+      <details className="card">
+        <summary>Result from the worker</summary>
+        <pre className="output small">{JSON.stringify(outcome.jobs, null, 2)}</pre>
+      </details>
+    </Page>
+  )
+}
