@@ -42,6 +42,11 @@ build *args:
     tsx scripts/bundle.ts {{args}}
     ./scripts/console-build.sh {{args}}
 
+# Pictures of every console page at a laptop and a phone width, written to docs/console/ (the README shows them).
+console-screenshots: _runtime images
+    ./scripts/console-build.sh
+    tsx console/scripts/screenshots.ts
+
 # Browser tests of the web console: the whole system (as `just up` starts it) driven through Debian's Chromium.
 console-test: _runtime images
     ./scripts/console-build.sh

@@ -39,5 +39,5 @@ export const duration = (from: string | undefined, to: string | undefined): stri
   if (from === undefined || to === undefined) return undefined
   const ms = new Date(to).getTime() - new Date(from).getTime()
   if (!Number.isFinite(ms) || ms < 0) return undefined
-  return ms < 1000 ? `${ms} ms` : ms < 120_000 ? `${(ms / 1000).toFixed(1)} s` : `${Math.round(ms / 60_000)} min`
+  return ms < 1000 ? "under 1 s" : ms < 120_000 ? `${(ms / 1000).toFixed(1)} s` : `${Math.round(ms / 60_000)} min`
 }
