@@ -44,7 +44,7 @@ const fetchClient = Effect.runSync(HttpClient.HttpClient.pipe(Effect.provide(Fet
 /** Plain client: Problem Details decoded, no credentials (login, refresh). */
 const baseClient = fetchClient.pipe(HttpClient.transformResponse(Effect.flatMap(failOnProblem)))
 
-const baseUrl = window.location.origin
+export const baseUrl = window.location.origin
 
 const open = Effect.runSync(HttpApiClient.makeWith(GatewayApi, { httpClient: baseClient, baseUrl }))
 
@@ -86,7 +86,7 @@ const withAccessToken = (request: HttpClientRequest.HttpClientRequest) => {
 }
 
 /** Signed-in client: bearer from the session; on 401 the pair is refreshed once and the request sent again. */
-const authedClient = baseClient.pipe(
+export const authedClient = baseClient.pipe(
   HttpClient.mapRequest(withAccessToken),
   HttpClient.transform((effect, request) =>
     effect.pipe(

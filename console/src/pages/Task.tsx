@@ -1,6 +1,7 @@
-import { Effect, Either, Schema } from "effect"
+import { Effect, Either, Fiber, Schema } from "effect"
 import { Identifier } from "../../../schema/ids.ts"
-import { useState } from "react"
+import { useEffect, useState } from "react"
+import { followOutput, type OutputStream } from "../follow.ts"
 import { isTerminal, outcomeOf } from "../../../src/cli/TaskOutcome.ts"
 import { api, describeError, run } from "../api.ts"
 import { duration, ErrorMessage, Notice, Page, StatusBadge, Time } from "../components.tsx"
@@ -24,6 +25,42 @@ export const TaskPage = ({ id: ref }: { readonly id: string }) => {
 
 const decodeRef = Schema.decodeUnknownEither(Identifier)
 
+interface Segment {
+  readonly stream: OutputStream
+  readonly text: string
+}
+
+/** `live` while the output streams in (or once it all arrived), `polled` where the gateway cannot stream. */
+type Live = { readonly mode: "connecting" | "live" | "polled"; readonly segments: ReadonlyArray<Segment> }
+
+const useLiveOutput = (id: Identifier, onEnd: () => void): Live => {
+  const [live, setLive] = useState<Live>({ mode: "connecting", segments: [] })
+  useEffect(() => {
+    setLive({ mode: "connecting", segments: [] })
+    const fiber = Effect.runFork(
+      followOutput(id, {
+        onChunk: (stream, text) =>
+          setLive((prev) => {
+            const last = prev.segments[prev.segments.length - 1]
+            const segments = last !== undefined && last.stream === stream
+              ? [...prev.segments.slice(0, -1), { stream, text: last.text + text }]
+              : [...prev.segments, { stream, text }]
+            return { mode: "live", segments }
+          }),
+        onEnd: () => {
+          setLive((prev) => ({ ...prev, mode: "live" }))
+          onEnd()
+        },
+        onUnsupported: () => setLive({ mode: "polled", segments: [] })
+      }).pipe(Effect.catchAll(() => Effect.sync(() => setLive((prev) => (prev.mode === "live" ? prev : { mode: "polled", segments: [] })))))
+    )
+    return () => {
+      Effect.runFork(Fiber.interrupt(fiber))
+    }
+  }, [id])
+  return live
+}
+
 const TaskView = ({ id }: { readonly id: Identifier }) => {
   const view = usePolled(
     () =>
@@ -41,6 +78,7 @@ const TaskView = ({ id }: { readonly id: Identifier }) => {
   const [cancelError, setCancelError] = useState<string | undefined>(undefined)
   const [notice, setNotice] = useState<string | undefined>(undefined)
   const [canceling, setCanceling] = useState(false)
+  const live = useLiveOutput(id, view.reload)
 
   const cancel = async () => {
     setCanceling(true)
@@ -65,7 +103,8 @@ const TaskView = ({ id }: { readonly id: Identifier }) => {
   const outcome = outcomeOf(result)
   const job = result.jobs[result.jobs.length - 1]
   const finished = isTerminal(task.status)
-  const output = logs.stdout === "" && logs.stderr === "" ? outcome.stdout + outcome.stderr : logs.stdout + logs.stderr
+  const polled = logs.stdout === "" && logs.stderr === "" ? outcome.stdout + outcome.stderr : logs.stdout + logs.stderr
+  const streamed = live.mode === "live" && live.segments.length > 0
 
   return (
     <Page
@@ -114,9 +153,20 @@ const TaskView = ({ id }: { readonly id: Identifier }) => {
       </dl>
       {outcome.error === undefined ? null : <p className="alert alert-error" role="status">{outcome.error}</p>}
       <section aria-labelledby="output-title">
-        <h2 id="output-title">Output</h2>
+        <h2 id="output-title">
+          Output{" "}
+          {live.mode === "live" && !finished ? <span className="badge badge-running">live</span> : null}
+        </h2>
         <pre className="output" tabIndex={0} aria-label="Task output" data-testid="task-output">
-          {output === "" ? (finished ? "(no output)" : "Waiting for output…") : output}
+          {streamed
+            ? live.segments.map((segment, i) => (
+              <span key={i} className={segment.stream === "stderr" ? "stderr" : undefined}>{segment.text}</span>
+            ))
+            : polled !== ""
+            ? polled
+            : finished
+            ? "(no output)"
+            : "Waiting for output…"}
         </pre>
       </section>
       <details className="card">
