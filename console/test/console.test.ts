@@ -145,3 +145,61 @@ describe("users (admin)", () => {
     await user.context.close()
   })
 })
+
+describe("accessibility and small screens", () => {
+  it("logs in and opens a task form with the keyboard alone", async () => {
+    const { context, page } = await newPage(the())
+    await page.goto(the().console)
+    await page.getByRole("heading", { name: "Log in" }).waitFor()
+    // Tab order: skip link, brand, handle, password, button.
+    await page.getByLabel("Handle").focus()
+    await page.keyboard.type("admin")
+    await page.keyboard.press("Tab")
+    await page.keyboard.type(the().system.adminPassword)
+    await page.keyboard.press("Enter")
+    await page.getByRole("heading", { name: "Tasks" }).waitFor()
+    const newTask = page.getByRole("link", { name: "New task" }).first()
+    await newTask.focus()
+    await page.keyboard.press("Enter")
+    await page.getByRole("heading", { name: "New task" }).waitFor()
+    // The new page's heading takes focus, so a screen reader announces where the person is.
+    expect(await page.evaluate(() => document.activeElement?.textContent)).toBe("New task")
+    await context.close()
+  })
+
+  it("names every form control and fits a phone's width on every page", async () => {
+    const { context, page } = await newPage(the(), PHONE)
+    await page.goto(the().console)
+    await page.getByRole("heading", { name: "Log in" }).waitFor()
+    const check = async (where: string) => {
+      const unnamed = await page.evaluate(() =>
+        Array.from(document.querySelectorAll("input, select, textarea, button"))
+          .filter((el) => {
+            const labelled = el.id !== "" && document.querySelector(`label[for="${el.id}"]`) !== null
+            const wrapped = el.closest("label") !== null
+            const aria = el.getAttribute("aria-label") ?? el.getAttribute("aria-labelledby")
+            const text = el.tagName === "BUTTON" && (el.textContent ?? "").trim() !== ""
+            return !(labelled || wrapped || aria !== null || text)
+          })
+          .map((el) => el.outerHTML.slice(0, 80))
+      )
+      expect(unnamed, where).toEqual([])
+      const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth)
+      expect(overflow, where).toBeLessThanOrEqual(0)
+    }
+    await check("login")
+    await logIn(page, the())
+    await check("tasks")
+    await createCommandTask(page, "echo small screen", `phone-${suffix()}`)
+    await waitForStatus(page, "completed")
+    await check("task")
+    await page.getByRole("link", { name: "New task" }).first().click()
+    await page.getByRole("heading", { name: "New task" }).waitFor()
+    await check("new task")
+    await page.getByRole("link", { name: "Users" }).click()
+    await page.getByRole("heading", { name: "Users" }).waitFor()
+    await page.getByRole("row").nth(1).waitFor()
+    await check("users")
+    await context.close()
+  })
+})
