@@ -7,7 +7,7 @@ import { DispatchWorld } from "../support/dispatch.ts"
 
 const worlds = new WeakMap<object, DispatchWorld>()
 
-const worldOf = (scenario: object): DispatchWorld => {
+export const worldOf = (scenario: object): DispatchWorld => {
   const world = worlds.get(scenario)
   assert.ok(world, "no dispatch control plane was started")
   return world

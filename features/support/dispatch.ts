@@ -57,7 +57,7 @@ export class DispatchWorld {
 
   private constructor(
     readonly db: { readonly url: string; drop(): Promise<void> },
-    readonly secrets: Secrets,
+    public secrets: Secrets,
     private readonly runtime: ManagedRuntime.ManagedRuntime<PgClient.PgClient | TasksRepo, unknown>
   ) {}
 
@@ -75,6 +75,13 @@ export class DispatchWorld {
     const cp = await startControlPlane(this.db.url, this.secrets, { ...DISPATCH_ENV, ...extraEnv })
     this.controlPlanes.push(cp)
     return cp
+  }
+
+  /** Stops every control plane and starts one on the same database with these secrets (a rotation). */
+  async restartControlPlane(secrets: Secrets): Promise<ControlPlane> {
+    await Promise.all(this.controlPlanes.map((c) => c.program.stop(5_000)))
+    this.secrets = secrets
+    return this.startControlPlane()
   }
 
   get controlPlane(): ControlPlane {
@@ -96,7 +103,7 @@ export class DispatchWorld {
       body: JSON.stringify({ psk: this.secrets.psk, capability })
     })
     const bootstrap = await json(reg)
-    if (reg.status !== 201) throw new Error(`registration answered ${reg.status}: ${JSON.stringify(bootstrap)}`)
+    if (reg.status !== 201 && reg.status !== 200) throw new Error(`registration answered ${reg.status}: ${JSON.stringify(bootstrap)}`)
     const jwt = String((bootstrap.auth as Record<string, unknown>).node_jwt)
     const cfgRes = await fetch(`${cp.baseUrl}/v1/nodes/config`, { headers: { authorization: `Bearer ${jwt}` } })
     const config = await json(cfgRes)

@@ -58,6 +58,22 @@ export class ConfigDelivery extends Effect.Service<ConfigDelivery>()("cynode/Con
     const tokens = yield* WorkerTokens
     const config = yield* ControlPlaneConfig
 
+    /**
+     * Secret rotation is an operation, not a failure: a stored worker token the current key cannot decrypt gets a
+     * fresh one. The payload then differs, so a new config version goes out; the node applies it with the new token
+     * and acks, and only then is it dispatchable again.
+     */
+    const reissueToken = (node: NodeRow, undecryptable: string, reason: string) =>
+      Effect.gen(function*() {
+        const fresh = yield* tokens.generate
+        const stored = yield* repo.replaceWorkerToken(node.id, undecryptable, tokens.encrypt(fresh))
+        if (Option.isNone(stored)) return yield* Effect.dieMessage(`node ${node.node_slug} vanished while its token was re-issued`)
+        yield* Effect.logWarning("worker token re-issued: the stored one cannot be decrypted with the current key").pipe(
+          Effect.annotateLogs({ node: node.node_slug, reason, hint: "WORKER_TOKEN_KEY or JWT_SECRET was rotated" })
+        )
+        return yield* tokens.decrypt(stored.value).pipe(Effect.orDie)
+      })
+
     /** The payload for a node; the version is reused while the payload (minus version and time) is unchanged. */
     const payloadFor = (node: NodeRow) =>
       Effect.gen(function*() {
@@ -65,7 +81,9 @@ export class ConfigDelivery extends Effect.Service<ConfigDelivery>()("cynode/Con
         const settings = yield* repo.settings(SETTING_KEYS)
         const token = node.worker_api_bearer_token === null
           ? yield* Effect.dieMessage(`node ${node.node_slug} has no worker token`)
-          : yield* tokens.decrypt(node.worker_api_bearer_token).pipe(Effect.orDie)
+          : yield* tokens.decrypt(node.worker_api_bearer_token).pipe(
+            Effect.catchTag("UndecryptableWorkerToken", (e) => reissueToken(node, node.worker_api_bearer_token ?? "", e.reason))
+          )
         const inferenceBackend = inferenceBackendFor(snapshot, settings, config)
         const body = {
           version: 1 as const,

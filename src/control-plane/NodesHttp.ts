@@ -94,6 +94,7 @@ export const NodesHttpLive = HttpApiBuilder.group(ControlPlaneApi, "nodes", (han
           const current = yield* CurrentNode
           const node = yield* repo.findById(current.id)
           if (Option.isNone(node)) return yield* new NotFound({ detail: "Node not found" })
+          yield* repo.forgetAck(current.id)
           const payload = yield* delivery.payloadFor(node.value)
           if (Option.isNone(payload)) return yield* new NotFound({ detail: "Node not found" })
           yield* Effect.logInfo("node config delivered").pipe(

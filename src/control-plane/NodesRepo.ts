@@ -146,6 +146,32 @@ export class NodesRepo extends Effect.Service<NodesRepo>()("cynode/NodesRepo", {
       }).pipe(sql.withTransaction, Effect.orDie, Effect.withSpan("NodesRepo.issueConfig"))
 
     /**
+     * A node asks for its config once per run of its node manager: whatever it acknowledged before describes an
+     * earlier run (another worker, maybe another token), so it is not dispatchable again until it acks this one.
+     */
+    const forgetAck = (nodeId: string) =>
+      sql`UPDATE nodes SET config_ack_status = NULL, config_ack_at = NULL, config_ack_error = NULL WHERE id = ${nodeId}`
+        .pipe(Effect.asVoid, Effect.orDie, Effect.withSpan("NodesRepo.forgetAck"))
+
+    /**
+     * Replaces a worker token the current key cannot decrypt (a rotated `WORKER_TOKEN_KEY` or `JWT_SECRET`). Only
+     * when the stored value is still the undecryptable one: a concurrent replacement wins, and its token is returned.
+     */
+    const replaceWorkerToken = (nodeId: string, undecryptable: string, replacement: string) =>
+      sql<{ readonly worker_api_bearer_token: string }>`
+        WITH swapped AS (
+          UPDATE nodes SET worker_api_bearer_token = ${replacement}
+          WHERE id = ${nodeId} AND worker_api_bearer_token = ${undecryptable}
+          RETURNING worker_api_bearer_token)
+        SELECT worker_api_bearer_token FROM swapped
+        UNION ALL
+        SELECT worker_api_bearer_token FROM nodes WHERE id = ${nodeId} AND NOT EXISTS (SELECT 1 FROM swapped)`.pipe(
+        Effect.map((rows) => Option.fromNullable(rows[0]?.worker_api_bearer_token)),
+        Effect.orDie,
+        Effect.withSpan("NodesRepo.replaceWorkerToken")
+      )
+
+    /**
      * Records an ack in the history; only an ack for the version issued now updates the node (§7, DECISIONS.md
      * "Config acks"). The node row is locked so a concurrent config issue cannot slip between check and update.
      */
@@ -202,7 +228,19 @@ export class NodesRepo extends Effect.Service<NodesRepo>()("cynode/NodesRepo", {
       return targets
     }).pipe(Effect.withSpan("NodesRepo.dispatchTargets"))
 
-    return { findById, register, storeCapability, latestSnapshot, settings, issueConfig, recordAck, listNodes, dispatchTargets }
+    return {
+      findById,
+      register,
+      storeCapability,
+      latestSnapshot,
+      settings,
+      issueConfig,
+      forgetAck,
+      replaceWorkerToken,
+      recordAck,
+      listNodes,
+      dispatchTargets
+    }
   })
 }) {}
 
