@@ -1,12 +1,13 @@
 import { SqlClient } from "@effect/sql"
-import { Context, Effect, Layer } from "effect"
+import { Config, Context, Effect, Layer } from "effect"
 import { migrationsApplied } from "./Database.ts"
 
 /**
  * The ONE definition of a dispatchable node and of readiness (control-plane.md §3, §8; DECISIONS.md "Schema and
  * readiness"), shared by the control plane's and the gateway's `/readyz` and by the dispatcher.
  *
- * Dispatchable: `status='active'` ∧ `config_ack_status='applied'` ∧ `config_version = issued_config_version` ∧
+ * Dispatchable: `status='active'` (alive: heartbeats within the TTL, see src/control-plane/Liveness.ts) ∧
+ * `admin_state='enabled'` (not draining, drained or disabled) ∧ `config_ack_status='applied'` ∧ `config_version = issued_config_version` ∧
  * `worker_api_target_url <> ''` ∧ a worker token is set. An inference path is a dispatchable node whose issued
  * config enabled `inference_backend`, or whose latest report has `inference.existing_service` and `running`.
  */
@@ -14,6 +15,7 @@ import { migrationsApplied } from "./Database.ts"
 /** SQL condition on the `nodes` table aliased `n` (and `node_capabilities` aliased `c` for the inference path). */
 export const dispatchableCondition = (sql: SqlClient.SqlClient) =>
   sql`n.status = 'active'
+    AND n.admin_state = 'enabled'
     AND n.config_ack_status = 'applied'
     AND n.config_version IS NOT NULL
     AND n.config_version = n.issued_config_version
@@ -44,6 +46,8 @@ export interface ReadinessResult {
 interface NodeStateRow {
   readonly node_slug: string
   readonly status: string
+  readonly admin_state: string
+  readonly last_seen_at: Date | null
   readonly config_ack_status: string | null
   readonly config_ack_error: string | null
   readonly config_version: string | null
@@ -54,9 +58,13 @@ interface NodeStateRow {
   readonly inference_path: boolean
 }
 
-/** Why one node is not an inference path, in words an operator can act on. */
+/** Why one node is not dispatchable (or not an inference path), in words an operator can act on. */
 export const explainNode = (n: NodeStateRow): string => {
+  if (n.status === "lost") {
+    return `${n.node_slug} is lost (no heartbeat since ${n.last_seen_at?.toISOString() ?? "it registered"})`
+  }
   if (n.status !== "active") return `${n.node_slug} is ${n.status}`
+  if (n.admin_state !== "enabled") return `${n.node_slug} is ${n.admin_state} by an operator`
   if (n.issued_config_version === null) return `${n.node_slug} has not fetched its config`
   if (n.config_ack_status === "failed") return `${n.node_slug} config ack failed: ${n.config_ack_error ?? "no error given"}`
   if (n.config_ack_status !== "applied" || n.config_version !== n.issued_config_version) {
@@ -70,13 +78,17 @@ export const explainNode = (n: NodeStateRow): string => {
 export class Readiness extends Context.Tag("cynode/Readiness")<Readiness, {
   /** Dispatchable nodes (§8), ordered by slug. */
   readonly dispatchableNodes: Effect.Effect<ReadonlyArray<DispatchableNode>>
-  /** Database answers, migrations applied, ≥1 dispatchable node that is an inference path. Never fails. */
+  /**
+   * Database answers, migrations applied, ≥1 live dispatchable node that is an inference path (any live dispatchable
+   * node with `READINESS_REQUIRE_INFERENCE=false`, for sandbox-only fleets). Never fails.
+   */
   readonly check: Effect.Effect<ReadinessResult>
 }>() {
   static readonly Live = Layer.effect(
     Readiness,
     Effect.gen(function*() {
       const sql = yield* SqlClient.SqlClient
+      const requireInference = yield* Config.boolean("READINESS_REQUIRE_INFERENCE").pipe(Config.withDefault(true))
 
       const dispatchableNodes = sql<DispatchableNode>`
         SELECT n.id::text AS id, n.node_slug, n.worker_api_target_url,
@@ -89,7 +101,7 @@ export class Readiness extends Context.Tag("cynode/Readiness")<Readiness, {
         ORDER BY n.node_slug`.pipe(Effect.orDie, Effect.withSpan("Readiness.dispatchableNodes"))
 
       const nodeStates = sql<NodeStateRow>`
-        SELECT n.node_slug, n.status, n.config_ack_status, n.config_ack_error, n.config_version,
+        SELECT n.node_slug, n.status, n.admin_state, n.last_seen_at, n.config_ack_status, n.config_ack_error, n.config_version,
           n.issued_config_version,
           COALESCE(n.worker_api_target_url, '') <> '' AS has_target_url,
           COALESCE(n.worker_api_bearer_token, '') <> '' AS has_token,
@@ -107,9 +119,12 @@ export class Readiness extends Context.Tag("cynode/Readiness")<Readiness, {
         }
         const states = yield* Effect.either(nodeStates)
         if (states._tag === "Left") return { ready: false, reason: "database query failed" }
-        if (states.right.some((n) => n.dispatchable && n.inference_path)) return { ready: true, reason: "ready" }
-        if (states.right.length === 0) return { ready: false, reason: "no inference path: no node registered" }
-        return { ready: false, reason: `no inference path: ${states.right.map(explainNode).join("; ")}` }
+        if (states.right.some((n) => n.dispatchable && (n.inference_path || !requireInference))) {
+          return { ready: true, reason: "ready" }
+        }
+        const what = requireInference ? "no inference path" : "no live dispatchable node"
+        if (states.right.length === 0) return { ready: false, reason: `${what}: no node registered` }
+        return { ready: false, reason: `${what}: ${states.right.map(explainNode).join("; ")}` }
       }).pipe(Effect.withSpan("Readiness.check"))
 
       return { dispatchableNodes, check }

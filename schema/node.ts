@@ -115,7 +115,9 @@ export const NodeBootstrapPayload = Schema.Struct({
     endpoints: Schema.Struct({
       worker_registration_url: Schema.String,
       node_report_url: Schema.String,
-      node_config_url: Schema.String
+      node_config_url: Schema.String,
+      /** Our addition: the light liveness call (`POST`, no body), every `CYNODE_HEARTBEAT_INTERVAL_SECONDS`. */
+      node_heartbeat_url: Schema.String
     })
   }),
   auth: Schema.Struct({ node_jwt: Schema.String, expires_at: Timestamp })
@@ -182,3 +184,33 @@ export const NodeConfigAck = Schema.Struct({
   )
 ).annotations({ identifier: "NodeConfigAckV1", title: "node_config_ack_v1" })
 export type NodeConfigAck = typeof NodeConfigAck.Type
+
+/** A node as operators see it (`GET /v1/nodes` on the user gateway, `cynode node list`). */
+export const NodeView = Schema.Struct({
+  node_slug: Schema.String,
+  /** Liveness: `active` (heartbeats arrive), `lost` (none within the TTL), or `registered`. */
+  status: Schema.String,
+  /** The operator's word: `enabled`, `draining`, `drained` or `disabled`. */
+  admin_state: Schema.String,
+  /** Whether the dispatcher may give it a new job now. */
+  dispatchable: Schema.Boolean,
+  last_seen_at: Schema.NullOr(Schema.String),
+  lost_at: Schema.NullOr(Schema.String),
+  running_jobs: Schema.Int,
+  free_slots: Schema.Int,
+  labels: Schema.Array(Schema.String),
+  capabilities: Schema.Struct({
+    max_concurrency: Schema.NullOr(Schema.Int),
+    inference: Schema.Boolean,
+    cpu_cores: Schema.NullOr(Schema.Number),
+    ram_mb: Schema.NullOr(Schema.Number),
+    gpu: Schema.Boolean
+  }),
+  worker_api_target_url: Schema.NullOr(Schema.String)
+}).annotations({ identifier: "NodeView" })
+export type NodeView = typeof NodeView.Type
+
+export const NodeList = Schema.Struct({ nodes: Schema.Array(NodeView) }).annotations({ identifier: "NodeList" })
+export type NodeList = typeof NodeList.Type
+
+export const NodeSlugPath = Schema.Struct({ node_slug: NodeSlug })

@@ -54,6 +54,9 @@ export const SandboxJob = Schema.Struct({
 }).annotations({ identifier: "SandboxJobFields" }).pipe(Schema.filter(refuseLaterPhase), Schema.annotations({ identifier: "SandboxJob" }))
 export type SandboxJob = typeof SandboxJob.Type
 
+/** A lease's number in one database-wide sequence: a later lease on a job has a larger one. */
+export const LeaseSeq = Schema.Int.pipe(Schema.nonNegative(), Schema.annotations({ identifier: "LeaseSeq" }))
+
 export const MAX_PROMPT_BYTES = 1024 * 1024
 
 export const InferenceJob = Schema.Struct({
@@ -74,7 +77,10 @@ export const RunJobRequest = Schema.Struct({
   job_id: Identifier,
   sandbox: Schema.optionalWith(SandboxJob, { exact: true }),
   inference: Schema.optionalWith(InferenceJob, { exact: true }),
-  job_spec_json: Schema.optionalWith(Schema.Unknown, { exact: true })
+  job_spec_json: Schema.optionalWith(Schema.Unknown, { exact: true }),
+  /** The dispatcher's lease on the job; `lease_seq` orders leases, so the worker refuses a send older than one seen. */
+  lease_id: Schema.optionalWith(Identifier, { exact: true }),
+  lease_seq: Schema.optionalWith(LeaseSeq, { exact: true })
 }).annotations({ identifier: "RunJobRequestFields" }).pipe(
   Schema.filter((r) =>
     (r.sandbox === undefined) === (r.inference === undefined)

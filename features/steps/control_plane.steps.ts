@@ -162,7 +162,8 @@ Then("the bootstrap URLs are built from the control plane's public URL", functio
   assert.deepEqual(orchestrator.endpoints, {
     worker_registration_url: `${base}/v1/nodes/register`,
     node_report_url: `${base}/v1/nodes/capability`,
-    node_config_url: `${base}/v1/nodes/config`
+    node_config_url: `${base}/v1/nodes/config`,
+    node_heartbeat_url: `${base}/v1/nodes/heartbeat`
   })
 })
 

@@ -54,6 +54,8 @@ export class DispatchWorld {
   /** Job ids by the name the scenario gave them. */
   readonly jobs = new Map<string, { readonly taskId: string; readonly jobId: string }>()
   private readonly dir = mkdtempSync(join(tmpdir(), "cynode-dispatch-"))
+  /** Registered nodes heartbeat like the node manager does, so liveness keeps them active. */
+  private readonly heartbeats: Array<ReturnType<typeof setInterval>> = []
 
   private constructor(
     readonly db: { readonly url: string; drop(): Promise<void> },
@@ -120,6 +122,13 @@ export class DispatchWorld {
       program: undefined
     }
     this.workers.set(slug, node)
+    this.heartbeats.push(setInterval(() => {
+      const target = this.controlPlanes.find((c) => c.program.child.exitCode === null && c.program.child.signalCode === null)
+      if (target === undefined) return
+      fetch(`${target.baseUrl}/v1/nodes/heartbeat`, { method: "POST", headers: { authorization: `Bearer ${jwt}` } })
+        .then((res) => res.body?.cancel())
+        .catch(() => undefined)
+    }, 1_000))
     return node
   }
 
@@ -250,6 +259,7 @@ export class DispatchWorld {
   }
 
   async stop(): Promise<void> {
+    for (const timer of this.heartbeats) clearInterval(timer)
     await Promise.all(this.controlPlanes.map((c) => c.program.stop(5_000)))
     await Promise.all([...this.workers.values()].map((w) => w.program?.stop(15_000)))
     await this.runtime.dispose()

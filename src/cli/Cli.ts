@@ -2,6 +2,7 @@ import { Command, ValidationError } from "@effect/cli"
 import { Console, Effect } from "effect"
 import { login, logout, whoami } from "./auth.ts"
 import { describe, ExitCode, exitCodeOf, isCliError } from "./CliError.ts"
+import { nodeCommand } from "./node.ts"
 import { status } from "./status.ts"
 import { taskCommand } from "./task.ts"
 
@@ -11,7 +12,7 @@ export const VERSION = "0.1.0"
 
 const root = Command.make("cynode").pipe(
   Command.withDescription("CyNode command-line client: log in, run tasks, read results"),
-  Command.withSubcommands([login, logout, whoami, taskCommand, status])
+  Command.withSubcommands([login, logout, whoami, taskCommand, nodeCommand, status])
 )
 
 const run = Command.run(root, { name: "cynode", version: VERSION })

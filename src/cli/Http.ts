@@ -9,7 +9,7 @@ import { ApiError, UnexpectedResponse, Unreachable } from "./CliError.ts"
  */
 
 export interface Call {
-  readonly method: "GET" | "POST"
+  readonly method: "GET" | "POST" | "DELETE"
   readonly url: string
   readonly token?: Redacted.Redacted<string>
   readonly body?: unknown
@@ -69,7 +69,11 @@ const apiError = (url: string, response: HttpClientResponse.HttpClientResponse) 
 const send = (spec: Call) =>
   Effect.gen(function*() {
     const client = yield* HttpClient.HttpClient
-    let request = spec.method === "GET" ? HttpClientRequest.get(spec.url) : HttpClientRequest.post(spec.url)
+    let request = spec.method === "GET"
+      ? HttpClientRequest.get(spec.url)
+      : spec.method === "DELETE"
+      ? HttpClientRequest.del(spec.url)
+      : HttpClientRequest.post(spec.url)
     request = HttpClientRequest.acceptJson(request)
     if (spec.token !== undefined) request = HttpClientRequest.bearerToken(request, Redacted.value(spec.token))
     if (spec.urlParams !== undefined) request = HttpClientRequest.setUrlParams(request, spec.urlParams)

@@ -110,6 +110,13 @@ const runOnce = Effect.gen(function*() {
     Effect.scoped(Effect.gen(function*() {
       const lease = yield* leases.hold(job)
       const target = job.node
+      // A dispatcher paused between its claim and here may have lost the job to another: then it sends nothing.
+      if (!(yield* repo.leaseCurrent(job))) {
+        // Canceled meanwhile: nothing was sent, so it simply ends (a no-op when the lease is someone else's).
+        if (yield* repo.endCanceled(job)) return
+        yield* Effect.logWarning("lease lapsed before the send; not sending (the job belongs to another dispatcher)")
+        return
+      }
       yield* cancelWhenAsked(lease, target)
       const outcome = yield* Effect.raceFirst(
         client.run(target, runBody(job), jobDeadlineMs(settings, job.timeoutSeconds)),

@@ -35,6 +35,8 @@ export interface HeldJob {
   readonly id: string
   readonly taskId: string
   readonly leaseId: string
+  /** The lease's number (database-wide sequence): the worker refuses a send under an older one. */
+  readonly leaseSeq: number
   readonly startedAt: Date
   readonly attempts: number
   /** A sandbox job's own timeout, for its deadline. */
@@ -66,6 +68,8 @@ export type FailureType =
   | "worker_rejected"
   | "outcome_unknown"
   | "not_started"
+  | "node_lost"
+  | "unsatisfiable"
 
 export const failure = (
   error_type: FailureType,
@@ -292,17 +296,17 @@ export const makeJobsRepo = Effect.gen(function*() {
       if (assigned.length === 0) return { claimed: [], invalid, nodes: nodeRows.length }
       const rows = JSON.stringify(assigned.map((a) => ({ id: a.job.id, node_id: a.node.id, payload: storedPayload(a.payload) })))
       // The jobs start and their tasks become `running` in one statement.
-      const started = yield* sql<{ readonly id: string; readonly lease_id: string; readonly started_at: Date }>`
+      const started = yield* sql<{ readonly id: string; readonly lease_id: string; readonly lease_seq: number; readonly started_at: Date }>`
         WITH started AS (
           UPDATE jobs j SET status = 'running', node_id = c.node_id, payload = c.payload, started_at = now(),
             lease_id = gen_random_uuid(), lease_expires_at = now() + make_interval(secs => ${seconds(options.leaseTtlMs)}),
-            not_before = NULL
+            lease_seq = nextval('jobs_lease_seq'), not_before = NULL
           FROM jsonb_to_recordset(${rows}::jsonb) AS c(id uuid, node_id uuid, payload jsonb)
           WHERE j.id = c.id
-          RETURNING j.id, j.task_id, j.lease_id, j.started_at),
+          RETURNING j.id, j.task_id, j.lease_id, j.lease_seq, j.started_at),
         running AS (
           UPDATE tasks SET status = 'running' WHERE id IN (SELECT task_id FROM started) AND status = 'pending')
-        SELECT id::text AS id, lease_id::text AS lease_id, started_at FROM started`
+        SELECT id::text AS id, lease_id::text AS lease_id, lease_seq::float8 AS lease_seq, started_at FROM started`
       const byId = new Map(started.map((s) => [s.id, s] as const))
       const claimed = assigned.flatMap(({ job, node, payload }): Array<ClaimedJob> => {
         const s = byId.get(job.id)
@@ -311,6 +315,7 @@ export const makeJobsRepo = Effect.gen(function*() {
           id: job.id,
           taskId: job.task_id,
           leaseId: s.lease_id,
+          leaseSeq: s.lease_seq,
           startedAt: s.started_at,
           attempts: job.attempts,
           timeoutSeconds: payload._tag === "sandbox" ? payload.sandbox.timeout_seconds : undefined,
@@ -328,7 +333,7 @@ export const makeJobsRepo = Effect.gen(function*() {
     .pipe(Effect.map((rows) => rows[0]?.waiting === true))
 
   /** Step 6: store the result and settle the task in one transaction. */
-  const finish = (job: { readonly id: string; readonly leaseId: string }, result: unknown, outcome: "completed" | "failed") =>
+  const finish = (job: { readonly id: string; readonly leaseId: string | null }, result: unknown, outcome: "completed" | "failed") =>
     finishInTx(job.id, job.leaseId, result, outcome).pipe(Effect.withSpan("JobsRepo.finish"))
 
   /**
@@ -385,6 +390,15 @@ export const makeJobsRepo = Effect.gen(function*() {
         Effect.withSpan("JobsRepo.renewLeases")
       )
 
+  /** Just before a send: the lease is still ours, unexpired, and the job still `running`. */
+  const leaseCurrent = (job: { readonly id: string; readonly leaseId: string }) =>
+    sql<{ readonly ok: boolean }>`
+      SELECT EXISTS (SELECT 1 FROM jobs WHERE id = ${job.id} AND lease_id = ${job.leaseId} AND status = 'running'
+        AND ended_at IS NULL AND lease_expires_at > now()) AS ok`.pipe(
+      Effect.map((rows) => rows[0]?.ok === true),
+      Effect.withSpan("JobsRepo.leaseCurrent")
+    )
+
   const statusOf = (jobId: string) =>
     sql<{ readonly status: string }>`SELECT status FROM jobs WHERE id = ${jobId}`.pipe(
       Effect.map((rows) => Option.fromNullable(rows[0]?.status))
@@ -403,6 +417,7 @@ export const makeJobsRepo = Effect.gen(function*() {
         readonly payload: unknown
         readonly attempts: number
         readonly lease_id: string
+        readonly lease_seq: number
         readonly started_at: Date | null
         readonly node_id: string | null
         readonly node_slug: string | null
@@ -417,13 +432,13 @@ export const makeJobsRepo = Effect.gen(function*() {
           LIMIT ${limit}
           FOR UPDATE SKIP LOCKED
         ), taken AS (
-          UPDATE jobs j SET lease_id = gen_random_uuid(),
+          UPDATE jobs j SET lease_id = gen_random_uuid(), lease_seq = nextval('jobs_lease_seq'),
             lease_expires_at = now() + make_interval(secs => ${seconds(leaseTtlMs)})
           FROM lapsed WHERE j.id = lapsed.id
-          RETURNING j.id, j.task_id, j.status, j.payload, j.attempts, j.lease_id, j.started_at, j.node_id
+          RETURNING j.id, j.task_id, j.status, j.payload, j.attempts, j.lease_id, j.lease_seq, j.started_at, j.node_id
         )
         SELECT t.id::text AS id, t.task_id::text AS task_id, t.status, t.payload, t.attempts, t.lease_id::text AS lease_id,
-          t.started_at, t.node_id::text AS node_id, n.node_slug, n.worker_api_target_url AS url,
+          t.lease_seq::float8 AS lease_seq, t.started_at, t.node_id::text AS node_id, n.node_slug, n.worker_api_target_url AS url,
           n.worker_api_bearer_token AS token
         FROM taken t LEFT JOIN nodes n ON n.id = t.node_id`
       const held: Array<HeldJob> = []
@@ -438,6 +453,7 @@ export const makeJobsRepo = Effect.gen(function*() {
           id: row.id,
           taskId: row.task_id,
           leaseId: row.lease_id,
+          leaseSeq: row.lease_seq,
           startedAt: row.started_at ?? new Date(),
           attempts: row.attempts,
           timeoutSeconds: typeof timeout === "number" && timeout > 0 ? timeout : undefined,
@@ -448,7 +464,7 @@ export const makeJobsRepo = Effect.gen(function*() {
       return held
     }).pipe(Effect.withSpan("JobsRepo.claimLapsed"))
 
-  return { claim, hasClaimable, finish, requeue, endCanceled, renewLeases, statusOf, claimLapsed }
+  return { claim, hasClaimable, finish, requeue, endCanceled, renewLeases, leaseCurrent, statusOf, claimLapsed }
 })
 
 export class JobsRepo extends Context.Tag("cynode/JobsRepo")<JobsRepo, Effect.Effect.Success<typeof makeJobsRepo>>() {
@@ -456,7 +472,9 @@ export class JobsRepo extends Context.Tag("cynode/JobsRepo")<JobsRepo, Effect.Ef
 }
 
 /** The worker request for a claimed job (worker-node.md §6). */
-export const runBody = (job: ClaimedJob) =>
-  job.payload._tag === "inference"
-    ? { version: 1, task_id: job.taskId, job_id: job.id, inference: job.payload.inference }
-    : { version: 1, task_id: job.taskId, job_id: job.id, sandbox: job.payload.sandbox }
+export const runBody = (job: ClaimedJob) => {
+  const head = { version: 1, task_id: job.taskId, job_id: job.id, lease_id: job.leaseId, lease_seq: job.leaseSeq }
+  return job.payload._tag === "inference"
+    ? { ...head, inference: job.payload.inference }
+    : { ...head, sandbox: job.payload.sandbox }
+}

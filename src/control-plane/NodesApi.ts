@@ -110,6 +110,11 @@ export class NodesGroup extends HttpApiGroup.make("nodes")
       .middleware(NodeAuth)
   )
   .add(
+    HttpApiEndpoint.post("heartbeat", "/v1/nodes/heartbeat")
+      .addSuccess(HttpApiSchema.NoContent)
+      .middleware(NodeAuth)
+  )
+  .add(
     HttpApiEndpoint.get("list", "/v1/nodes")
       .addSuccess(Schema.Struct({ nodes: Schema.Array(NodeSummary) }))
       .middleware(OperatorAuth)

@@ -8,6 +8,7 @@ import { ConfigDelivery } from "./ConfigDelivery.ts"
 import { sha256Hash } from "./ConfigVersion.ts"
 import { ControlPlaneConfig } from "./ControlPlaneConfig.ts"
 import { DispatchWakeup } from "./DispatchWakeup.ts"
+import { LivenessRepo } from "./Liveness.ts"
 import { NODE_AUDIENCE } from "./NodeAuth.ts"
 import { ControlPlaneApi, CurrentNode } from "./NodesApi.ts"
 import { NodesRepo, type CapabilityUpdate } from "./NodesRepo.ts"
@@ -42,6 +43,7 @@ export const NodesHttpLive = HttpApiBuilder.group(ControlPlaneApi, "nodes", (han
     const jwt = yield* Jwt
     const config = yield* ControlPlaneConfig
     const wakeup = yield* DispatchWakeup
+    const liveness = yield* LivenessRepo
     const base = config.publicUrl
 
     return handlers
@@ -71,7 +73,8 @@ export const NodesHttpLive = HttpApiBuilder.group(ControlPlaneApi, "nodes", (han
               endpoints: {
                 worker_registration_url: `${base}/v1/nodes/register`,
                 node_report_url: `${base}/v1/nodes/capability`,
-                node_config_url: `${base}/v1/nodes/config`
+                node_config_url: `${base}/v1/nodes/config`,
+                node_heartbeat_url: `${base}/v1/nodes/heartbeat`
               }
             },
             auth: { node_jwt: Redacted.value(issued.token), expires_at: toTimestamp(issued.expiresAt) }
@@ -123,6 +126,15 @@ export const NodesHttpLive = HttpApiBuilder.group(ControlPlaneApi, "nodes", (han
             })
           }
           yield* wakeup.wake
+        }))
+      .handle("heartbeat", () =>
+        Effect.gen(function*() {
+          const current = yield* CurrentNode
+          const was = yield* liveness.heartbeat(current.id).pipe(Effect.orDie)
+          if (was === "lost") {
+            yield* Effect.logInfo("node back: heartbeat after being lost").pipe(Effect.annotateLogs("node", current.node_slug))
+            yield* wakeup.wake
+          }
         }))
       .handle("list", () =>
         Effect.map(repo.listNodes, (rows) => ({

@@ -63,7 +63,7 @@ export const reconcile = (deps: ReconcileDeps, job: HeldJob, lease: Lease) =>
         )
         return
       }
-      const answer = yield* deps.client.status(node, job.id)
+      const answer = yield* deps.client.status(node, job.id, job.leaseSeq)
       switch (answer._tag) {
         case "Finished": {
           yield* deps.repo.finish(job, answer.raw, answer.response.status === "completed" ? "completed" : "failed")

@@ -18,7 +18,13 @@ export interface WorkerTarget {
 
 /** The request body as the worker reads it: exactly one of `sandbox` and `inference` (worker-node.md §6). */
 export type RunBody =
-  & { readonly version: number; readonly task_id: string; readonly job_id: string }
+  & {
+    readonly version: number
+    readonly task_id: string
+    readonly job_id: string
+    readonly lease_id?: string
+    readonly lease_seq?: number
+  }
   & (
     | { readonly sandbox: Schema.Schema.Encoded<typeof SandboxJob> }
     | { readonly inference: Schema.Schema.Encoded<typeof InferenceJob> }
@@ -56,7 +62,7 @@ export interface WorkerClientShape {
   /** `POST /v1/worker/jobs:run`; answers when the job ends or `deadlineMs` passes. Never fails. */
   readonly run: (target: WorkerTarget, body: RunBody, deadlineMs: number) => Effect.Effect<RunOutcome>
   /** `GET /v1/worker/jobs/{job_id}`. Never fails. */
-  readonly status: (target: WorkerTarget, jobId: string) => Effect.Effect<StatusOutcome>
+  readonly status: (target: WorkerTarget, jobId: string, leaseSeq?: number) => Effect.Effect<StatusOutcome>
   /** `POST /v1/worker/jobs/{job_id}/cancel`; true when the node answered 204 (or 404: nothing to stop). */
   readonly cancel: (target: WorkerTarget, jobId: string) => Effect.Effect<boolean>
 }
@@ -230,8 +236,14 @@ const make = Effect.gen(function*() {
       Effect.withSpan("WorkerClient.run", { attributes: { node: target.nodeSlug, job_id: body.job_id } })
     )
 
-  const status: WorkerClientShape["status"] = (target, jobId) =>
-    call(target, "GET", `/v1/worker/jobs/${encodeURIComponent(jobId)}`, undefined, SHORT_CALL).pipe(
+  const status: WorkerClientShape["status"] = (target, jobId, leaseSeq) =>
+    call(
+      target,
+      "GET",
+      `/v1/worker/jobs/${encodeURIComponent(jobId)}${leaseSeq === undefined ? "" : `?lease_seq=${leaseSeq}`}`,
+      undefined,
+      SHORT_CALL
+    ).pipe(
       Effect.map((answer): StatusOutcome => {
         if (answer.status === 404) return StatusOutcome.NotFound()
         if (answer.status !== 200) {

@@ -12,6 +12,8 @@ import { DispatcherLive, DispatcherStatus, ReadinessWithDispatcher } from "./Dis
 import { DispatchSettings } from "./DispatchSettings.ts"
 import { DispatchWakeup } from "./DispatchWakeup.ts"
 import { HealthHttpLive } from "./HealthHttp.ts"
+import { LivenessRepo, LivenessSettings, LivenessSweeper } from "./Liveness.ts"
+import { JobsRepo } from "./JobsRepo.ts"
 import { NodeAuthLive } from "./NodeAuth.ts"
 import { ControlPlaneApi } from "./NodesApi.ts"
 import { NodesHttpLive } from "./NodesHttp.ts"
@@ -33,7 +35,14 @@ const Infrastructure = Layer.mergeAll(Database.layer, Passwords.Live).pipe(
 
 const Services = Layer.mergeAll(ConfigDelivery.Default, OperatorsRepo.Default).pipe(
   Layer.provideMerge(NodesRepo.Default),
-  Layer.provideMerge(Layer.mergeAll(ReadinessWithDispatcher, DispatchWakeup.Default, DispatchSettings.Live)),
+  Layer.provideMerge(Layer.mergeAll(
+    ReadinessWithDispatcher,
+    DispatchWakeup.Default,
+    DispatchSettings.Live,
+    LivenessSettings.Live,
+    LivenessRepo.Live,
+    JobsRepo.Live
+  )),
   Layer.provideMerge(DispatcherStatus.Default),
   Layer.provideMerge(Infrastructure)
 )
@@ -56,6 +65,7 @@ const Listening = Layer.effectDiscard(
 const Main = Listening.pipe(
   Layer.provideMerge(Server),
   Layer.merge(DispatcherLive),
+  Layer.merge(LivenessSweeper),
   Layer.provide(BootstrapAdminLive),
   Layer.provideMerge(Services)
 )

@@ -22,6 +22,8 @@ export interface NodeSettings {
   /** The reported `worker_api.base_url`. */
   readonly workerPublicUrl: string
   readonly reportIntervalSeconds: number
+  /** Liveness heartbeats (fractions allowed, for tests); the control plane's TTL is 3 × its own interval. */
+  readonly heartbeatIntervalSeconds: number
   /** Window for retrying an unreachable or failing orchestrator (each call has its own 10 s limit). */
   readonly orchestratorWaitSeconds: number
   readonly ollamaImage: string
@@ -94,6 +96,13 @@ const rest = Config.all({
   ),
   workerPublicUrl: Config.option(baseUrl("CYNODE_WORKER_PUBLIC_URL")),
   reportIntervalSeconds: positiveInt("CYNODE_CAPABILITY_REPORT_INTERVAL_SECONDS", 60),
+  heartbeatIntervalSeconds: Config.number("CYNODE_HEARTBEAT_INTERVAL_SECONDS").pipe(
+    Config.withDefault(5),
+    Config.validate({
+      message: "CYNODE_HEARTBEAT_INTERVAL_SECONDS must be a number of seconds between 0.1 and 3600",
+      validation: (n) => Number.isFinite(n) && n >= 0.1 && n <= 3600
+    })
+  ),
   orchestratorWaitSeconds: positiveInt("CYNODE_ORCHESTRATOR_WAIT_SECONDS", 90),
   ollamaImage: Config.nonEmptyString("CYNODE_OLLAMA_IMAGE").pipe(Config.withDefault("docker.io/ollama/ollama:latest")),
   ollamaContainerName: containerName,
@@ -116,6 +125,7 @@ export const loadNodeSettings: Effect.Effect<NodeSettings, ConfigError.ConfigErr
     nodeLabels: r.nodeLabels,
     workerPublicUrl: Option.getOrElse(r.workerPublicUrl, () => `http://localhost:${worker.listen.port}`),
     reportIntervalSeconds: r.reportIntervalSeconds,
+    heartbeatIntervalSeconds: r.heartbeatIntervalSeconds,
     orchestratorWaitSeconds: r.orchestratorWaitSeconds,
     ollamaImage: r.ollamaImage,
     ollamaContainerName: r.ollamaContainerName,

@@ -48,6 +48,8 @@ export interface Session {
   readonly registerUrl: string
   readonly configUrl: string
   readonly reportUrl: string
+  /** Absent when the control plane predates heartbeats: then the node sends none. */
+  readonly heartbeatUrl: Option.Option<string>
 }
 
 const AbsoluteUrl = Schema.String.pipe(
@@ -72,7 +74,8 @@ const BootstrapReading = Schema.Struct({
     endpoints: Schema.Struct({
       worker_registration_url: Schema.optional(AbsoluteUrl),
       node_config_url: AbsoluteUrl,
-      node_report_url: AbsoluteUrl
+      node_report_url: AbsoluteUrl,
+      node_heartbeat_url: Schema.optional(AbsoluteUrl)
     })
   }),
   auth: Schema.Struct({ node_jwt: Schema.NonEmptyString, expires_at: Schema.optional(Schema.Unknown) })
@@ -162,7 +165,8 @@ const parseSession = (url: string, text: string, now: Date): Either.Either<Sessi
     receivedAt: now,
     registerUrl: b.orchestrator.endpoints.worker_registration_url ?? url,
     configUrl: b.orchestrator.endpoints.node_config_url,
-    reportUrl: b.orchestrator.endpoints.node_report_url
+    reportUrl: b.orchestrator.endpoints.node_report_url,
+    heartbeatUrl: Option.fromNullable(b.orchestrator.endpoints.node_heartbeat_url)
   })
 }
 
@@ -263,6 +267,24 @@ export const makeOrchestratorClient = (options: ClientOptions) =>
         Effect.asVoid
       )
 
+    /**
+     * One heartbeat: a single short call, no retry (the next tick is the retry); a 401 re-registers first. Fails
+     * with the reason when the control plane did not take it.
+     */
+    const heartbeat = Effect.gen(function*() {
+      const s = yield* current
+      if (Option.isNone(s.heartbeatUrl)) return
+      const url = s.heartbeatUrl.value
+      let answer = yield* exchange("POST", url, undefined, Option.some(s.jwt))
+      if (answer.status === 401) {
+        const fresh = yield* reregister(s.jwt).pipe(Effect.mapError((e) => new Retryable({ reason: e._tag })))
+        answer = yield* exchange("POST", Option.getOrElse(fresh.heartbeatUrl, () => url), undefined, Option.some(fresh.jwt))
+      }
+      if (answer.status !== 204 && answer.status !== 200) {
+        return yield* new Retryable({ reason: `HTTP ${answer.status}: ${detailOf(answer.text)}` })
+      }
+    })
+
     /** Re-registers ahead of expiry, forever (forked into the caller's scope). */
     const keepFresh: Effect.Effect<void, never, Scope.Scope> = Effect.gen(function*() {
       const loop = Effect.gen(function*() {
@@ -285,6 +307,7 @@ export const makeOrchestratorClient = (options: ClientOptions) =>
       fetchConfig,
       ack,
       report,
+      heartbeat,
       keepFresh,
       /** Successful registrations so far (startup included). */
       registrations: Ref.get(registrations)

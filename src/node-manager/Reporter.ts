@@ -48,3 +48,24 @@ export const reportLoop = (options: ReporterOptions) =>
     Effect.forkScoped,
     Effect.asVoid
   )
+
+/**
+ * Liveness heartbeats (docs/dispatch.md "Liveness"), forked into the caller's scope. A failure is logged once per
+ * change (not every tick while the control plane is away), and the next tick tries again.
+ */
+export const heartbeatLoop = (intervalSeconds: number, beat: Effect.Effect<void, { readonly reason: string }>) =>
+  Effect.gen(function*() {
+    let failing = false
+    yield* beat.pipe(
+      Effect.matchEffect({
+        onFailure: (e) =>
+          failing ? Effect.void : Effect.sync(() => (failing = true)).pipe(
+            Effect.zipRight(Effect.logWarning("heartbeat failed; retrying every interval").pipe(Effect.annotateLogs("reason", e.reason)))
+          ),
+        onSuccess: () =>
+          failing ? Effect.sync(() => (failing = false)).pipe(Effect.zipRight(Effect.logInfo("heartbeat accepted again"))) : Effect.void
+      }),
+      Effect.repeat(Schedule.spaced(Duration.millis(Math.round(intervalSeconds * 1000)))),
+      Effect.forkScoped
+    )
+  })

@@ -10,7 +10,7 @@ import { startInference, stopInference, type InferenceHandle } from "./Inference
 import { validateConfig, type AckErrorType, type NodeConfig } from "./NodeConfig.ts"
 import { loadNodeSettings, type NodeSettings } from "./NodeSettings.ts"
 import { makeOrchestratorClient, type OrchestratorClient, type OrchestratorError } from "./OrchestratorClient.ts"
-import { reportLoop, reportOnce, type ReporterOptions } from "./Reporter.ts"
+import { heartbeatLoop, reportLoop, reportOnce, type ReporterOptions } from "./Reporter.ts"
 
 /**
  * The node manager's fail-fast startup (worker-node.md §3), one function per step, each with its own error type
@@ -382,6 +382,7 @@ export const runNode = (status: ShutdownStatus) =>
       }
       yield* timed("ack_applied", ackApplied(client, settings, config))
       yield* worker.state.markReady
+      yield* heartbeatLoop(settings.heartbeatIntervalSeconds, client.heartbeat)
 
       const reporter: ReporterOptions = {
         intervalSeconds: settings.reportIntervalSeconds,

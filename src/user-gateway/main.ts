@@ -7,6 +7,8 @@ import { runProgram } from "../../layers/Program.ts"
 import { Passwords } from "../../layers/Passwords.ts"
 import { Readiness } from "../../layers/Readiness.ts"
 import { AdminHttpLive } from "./AdminHttp.ts"
+import { NodesAdminHttpLive } from "./NodesAdminHttp.ts"
+import { NodeAdmin } from "../../layers/NodeAdmin.ts"
 import { Audit } from "./Audit.ts"
 import { AuthenticationLive } from "./Authentication.ts"
 import { AccountHttpLive, AuthHttpLive } from "./AuthHttp.ts"
@@ -34,11 +36,12 @@ const Services = Layer.mergeAll(
   Audit.Live,
   LoginThrottle.Live,
   TaskCompletions.Live,
-  Readiness.Live
+  Readiness.Live,
+  NodeAdmin.Live
 ).pipe(Layer.provideMerge(Infrastructure))
 
 const Api = HttpApiBuilder.api(GatewayApi).pipe(
-  Layer.provide([HealthHttpLive, AuthHttpLive, AccountHttpLive, AdminHttpLive, TasksHttpLive]),
+  Layer.provide([HealthHttpLive, AuthHttpLive, AccountHttpLive, AdminHttpLive, TasksHttpLive, NodesAdminHttpLive]),
   Layer.provide(AuthenticationLive),
   Layer.merge(ConsoleHttpLive)
 )

@@ -47,7 +47,8 @@ export type RunError = Forbidden | Conflict | ImageUnavailable | TooManyRequests
 export interface JobsShape {
   /** Runs a decoded, version-checked request and answers when the job ends (or the stored answer of a finished one). */
   readonly run: (request: RunJobRequest) => Effect.Effect<RunJobResponse, RunError>
-  readonly status: (jobId: Identifier) => Effect.Effect<JobStatus, NotFound>
+  /** `leaseSeq`: the asker's lease, remembered like a send's (a later send under an older lease is refused). */
+  readonly status: (jobId: Identifier, leaseSeq?: number) => Effect.Effect<JobStatus, NotFound>
   /** Stops a running job and waits (bounded) for its record to say so; finished jobs are left unchanged. */
   readonly cancel: (jobId: Identifier) => Effect.Effect<void, NotFound>
   readonly activeCount: Effect.Effect<number>
@@ -62,6 +63,7 @@ const SHUTDOWN_LINE = "cynode-worker: canceled by node shutdown"
 /** How long `cancel` waits for the stopped job's record before answering 204 anyway. */
 const CANCEL_WAIT = Duration.seconds(15)
 const REAP_INTERVAL = Duration.minutes(1)
+const MAX_REMEMBERED_LEASES = 100_000
 const SWEEP_INTERVAL = Duration.hours(1)
 
 const isUnavailable = (e: { readonly _tag: string }) => e._tag === "RuntimeUnavailable"
@@ -151,6 +153,19 @@ export const make = Effect.gen(function*() {
   const fibers = yield* FiberSet.make<RunJobResponse>()
   const active = new Map<string, ActiveJob>()
   const cap = settings.maxOutputBytes
+  /** The newest lease seen per job (sends and status questions), oldest entries dropped past the bound. */
+  const leases = new Map<string, number>()
+
+  /** Remembers `seq` for the job; the newest lease seen before it when `seq` is older (a stale send). */
+  const noteLease = (jobId: string, seq: number | undefined): Option.Option<number> => {
+    if (seq === undefined) return Option.none()
+    const seen = leases.get(jobId)
+    if (seen !== undefined && seq < seen) return Option.some(seen)
+    leases.delete(jobId)
+    leases.set(jobId, seq)
+    if (leases.size > MAX_REMEMBERED_LEASES) leases.delete(leases.keys().next().value ?? "")
+    return Option.none()
+  }
 
   yield* startupCleanup(runtime, settings)
 
@@ -246,6 +261,15 @@ export const make = Effect.gen(function*() {
     Effect.gen(function*() {
       const readiness = yield* state.acceptingJobs
       if (!readiness.ok) return yield* Effect.fail(new ServiceUnavailable({ detail: readiness.reason }))
+      const newer = noteLease(request.job_id, request.lease_seq)
+      if (Option.isSome(newer)) {
+        yield* Effect.logWarning("stale send refused: a newer lease on this job was seen").pipe(
+          Effect.annotateLogs({ job_id: request.job_id, lease_seq: request.lease_seq ?? -1, newest_lease_seq: newer.value })
+        )
+        return yield* Effect.fail(new Conflict({
+          detail: `stale lease: job ${request.job_id} was sent under lease ${request.lease_seq}, but lease ${newer.value} was seen`
+        }))
+      }
       const image = request.sandbox?.image
       if (image !== undefined && !settings.allowedImages.includes(image)) {
         return yield* Effect.fail(new Forbidden({ detail: `image ${image} is not in this node's sandbox image allowlist` }))
@@ -281,8 +305,9 @@ export const make = Effect.gen(function*() {
       return yield* Deferred.await(entry.done)
     })
 
-  const status = (jobId: Identifier) =>
+  const status = (jobId: Identifier, leaseSeq?: number) =>
     Effect.gen(function*() {
+      noteLease(jobId, leaseSeq)
       const entry = active.get(jobId)
       if (entry !== undefined) {
         return {

@@ -1,4 +1,5 @@
 import { HttpApi, HttpApiEndpoint, HttpApiGroup, HttpApiSchema } from "@effect/platform"
+import { Schema } from "effect"
 import { Identifier } from "../../schema/ids.ts"
 import {
   BadRequest,
@@ -12,7 +13,7 @@ import {
   Unauthorized,
   UnsupportedPayloadVersion
 } from "../../schema/problem.ts"
-import { JobStatus, RunJobResponse } from "../../schema/worker.ts"
+import { JobStatus, LeaseSeq, RunJobResponse } from "../../schema/worker.ts"
 
 /**
  * The Worker API contract (worker-node.md §6). The run payload is decoded by the handler rather than by HttpApi:
@@ -42,7 +43,13 @@ export class JobsGroup extends HttpApiGroup.make("jobs")
       .addError(TooManyRequests)
       .addError(ServiceUnavailable)
   )
-  .add(HttpApiEndpoint.get("status")`/v1/worker/jobs/${jobIdParam}`.addSuccess(JobStatus).addError(NotFound))
+  .add(
+    HttpApiEndpoint.get("status")`/v1/worker/jobs/${jobIdParam}`
+      // The asking dispatcher's lease: remembered, so a send under an older lease is refused afterwards.
+      .setUrlParams(Schema.Struct({ lease_seq: Schema.optional(Schema.NumberFromString.pipe(Schema.compose(LeaseSeq))) }))
+      .addSuccess(JobStatus)
+      .addError(NotFound)
+  )
   .add(
     HttpApiEndpoint.post("cancel")`/v1/worker/jobs/${jobIdParam}/cancel`
       .addSuccess(HttpApiSchema.NoContent)

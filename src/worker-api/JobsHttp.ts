@@ -28,7 +28,7 @@ export const JobsHttpLive = HttpApiBuilder.group(WorkerApi, "jobs", (handlers) =
           Effect.flatMap(decodeRunRequest),
           Effect.flatMap(jobs.run)
         ))
-      .handle("status", ({ path }) => jobs.status(path.job_id))
+      .handle("status", ({ path, urlParams }) => jobs.status(path.job_id, urlParams.lease_seq))
       .handle("cancel", ({ path }) => jobs.cancel(path.job_id))
   }))
 

@@ -189,6 +189,10 @@ it.layer(TestLayer, { timeout: 120_000 })("JobsRepo", (it) => {
       expect(lapsed).toHaveLength(1)
       expect(lapsed[0]).toMatchObject({ id: one, status: "running", timeoutSeconds: 30 })
       expect(lapsed[0]!.leaseId).not.toBe(held!.leaseId)
+      // Leases are ordered: the takeover's number is larger, and the old lease no longer passes the pre-send check.
+      expect(lapsed[0]!.leaseSeq).toBeGreaterThan(held!.leaseSeq)
+      expect(yield* repo.leaseCurrent(held!)).toBe(false)
+      expect(yield* repo.leaseCurrent(lapsed[0]!)).toBe(true)
       expect(lapsed[0]!.node?.nodeSlug).toBe("node-a")
       // The old holder's lease is gone: renewal says so, and its writes are refused.
       expect((yield* repo.renewLeases([held!], 15_000)).size).toBe(0)

@@ -217,6 +217,24 @@ describe("Worker API (in-process, real engine)", () => {
       expect((yield* run(worker.base, inferenceJob("other-1"))).status).toBe(200)
     }), 30_000)
 
+  it.scopedLive("refuses a send whose lease is older than one it has seen for that job (a send or a status question)", () =>
+    Effect.gen(function*() {
+      const worker = yield* startWorker()
+      // A reconciling dispatcher asked about the job under lease 7 (the node did not know it).
+      expect((yield* call(worker.base, "/v1/worker/jobs/lease-1?lease_seq=7", { headers: auth })).status).toBe(404)
+      // The paused dispatcher's send under lease 5 arrives afterwards: refused, nothing runs.
+      const stale = yield* run(worker.base, { ...inferenceJob("lease-1"), lease_id: randomUUID(), lease_seq: 5 })
+      expect(stale.status).toBe(409)
+      expect(stale.json.detail).toContain("stale lease")
+      expect(worker.calls).toEqual([])
+      expect((yield* call(worker.base, "/v1/worker/jobs/lease-1", { headers: auth })).status).toBe(404)
+      // The current lease runs it.
+      const current = yield* run(worker.base, { ...inferenceJob("lease-1"), lease_id: randomUUID(), lease_seq: 8 })
+      expect(current.status).toBe(200)
+      expect(worker.calls).toHaveLength(1)
+      expect((yield* call(worker.base, "/v1/worker/jobs/lease-1?lease_seq=x", { headers: auth })).status).toBe(400)
+    }))
+
   it.scopedLive("a client that goes away stops nothing: the job finishes and its record says so", () =>
     Effect.gen(function*() {
       const worker = yield* startWorker()
