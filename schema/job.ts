@@ -26,13 +26,27 @@ export const EnvName = Schema.String.pipe(
   Schema.pattern(/^[A-Za-z_][A-Za-z0-9_]{0,127}$/, { message: () => "must be an environment variable name" })
 )
 
+/** A node label as reported in `node.labels` (e.g. `zone=a`, `ssd`). */
+export const NodeLabel = NonEmptySafeString.pipe(Schema.maxLength(128), Schema.annotations({ identifier: "NodeLabel" }))
+
+/**
+ * Where a job may run (docs/dispatch.md "Placement"): on a node carrying every label of `node_selector`, and, with
+ * `inference: true`, only on an inference path. Kept on the job; never sent to the worker.
+ */
+export const Placement = Schema.Struct({
+  node_selector: Schema.optional(Schema.Array(NodeLabel).pipe(Schema.maxItems(16))),
+  inference: Schema.optional(Schema.Boolean)
+}).annotations({ ...exact, identifier: "Placement" })
+export type Placement = typeof Placement.Type
+
 export const SandboxJob = Schema.Struct({
   image: Schema.optional(ImageRef),
   /** argv, never a shell string: the gateway sends `["sh", "-c", <script>]`. */
   command: Schema.NonEmptyArray(SafeString),
   env: Schema.optional(Schema.Record({ key: EnvName, value: SafeString })),
   timeout_seconds: Schema.optional(Schema.Int.pipe(Schema.positive())),
-  network_policy: Schema.optional(NetworkPolicy)
+  network_policy: Schema.optional(NetworkPolicy),
+  placement: Schema.optional(Placement)
 }).annotations({ ...exact, identifier: "SandboxJob" })
 export type SandboxJob = typeof SandboxJob.Type
 
@@ -43,7 +57,8 @@ export const InferenceRequest = Schema.Struct({
 export type InferenceRequest = typeof InferenceRequest.Type
 
 export const InferenceJob = Schema.Struct({
-  inference: InferenceRequest
+  inference: InferenceRequest,
+  placement: Schema.optional(Placement)
 }).annotations({ ...exact, identifier: "InferenceJob" })
 export type InferenceJob = typeof InferenceJob.Type
 

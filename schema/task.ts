@@ -1,6 +1,6 @@
 import { Schema } from "effect"
 import { Identifier, SafeString, Uuid, utf8Length } from "./ids.ts"
-import { JobStatus } from "./job.ts"
+import { JobStatus, NodeLabel } from "./job.ts"
 import { Timestamp } from "./time.ts"
 import { strictBody } from "./auth.ts"
 
@@ -36,7 +36,11 @@ export const CreateTaskRequest = Schema.Struct({
   project_id: optional(Uuid),
   attachments: optional(
     Schema.Array(SafeString.pipe(Schema.minLength(1), Schema.maxLength(2048))).pipe(Schema.maxItems(16))
-  )
+  ),
+  /** Run only on a node carrying every one of these labels (docs/dispatch.md "Placement"). */
+  node_selector: optional(Schema.Array(NodeLabel).pipe(Schema.maxItems(16))),
+  /** Run only on a node with inference capability (implied for prompt tasks). */
+  require_inference: optional(Schema.Boolean)
 }).annotations({ ...strictBody, identifier: "CreateTaskRequest" })
 export type CreateTaskRequest = typeof CreateTaskRequest.Type
 

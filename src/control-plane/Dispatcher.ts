@@ -223,7 +223,7 @@ const runOnce = Effect.gen(function*() {
         inferenceModel: settings.inferenceModel,
         cooling
       })
-      if (result.invalid > 0) yield* Effect.logWarning("jobs with an invalid payload failed").pipe(Effect.annotateLogs("count", result.invalid))
+      if (result.invalid > 0) yield* Effect.logWarning("jobs failed at the claim (an invalid payload, or no live node can ever take them)").pipe(Effect.annotateLogs("count", result.invalid))
       if (result.claimed.length === 0) {
         if (result.invalid > 0) continue
         const queued = yield* repo.hasClaimable

@@ -1,7 +1,7 @@
 import { SqlClient } from "@effect/sql"
 import { Context, Effect, Either, Layer, Option, ParseResult, Schema } from "effect"
 import { dispatchableCondition, inferencePathCondition } from "../../layers/Readiness.ts"
-import { isInferenceJob, JobPayload } from "../../schema/job.ts"
+import { isInferenceJob, JobPayload, type Placement } from "../../schema/job.ts"
 import type { WorkerTarget } from "./WorkerClient.ts"
 import { WorkerTokens } from "./WorkerTokens.ts"
 
@@ -20,6 +20,7 @@ export interface NodeTarget extends WorkerTarget {
 export type CompletedPayload =
   | {
     readonly _tag: "sandbox"
+    readonly placement?: Placement
     readonly sandbox: {
       readonly image: string
       readonly command: readonly [string, ...Array<string>]
@@ -28,7 +29,11 @@ export type CompletedPayload =
       readonly network_policy?: "none" | "restricted"
     }
   }
-  | { readonly _tag: "inference"; readonly inference: { readonly prompt: string; readonly model: string } }
+  | {
+    readonly _tag: "inference"
+    readonly inference: { readonly prompt: string; readonly model: string }
+    readonly placement?: Placement
+  }
 
 /** A job this dispatcher holds the lease of. */
 export interface HeldJob {
@@ -139,9 +144,14 @@ export const completePayload = (
     Either.mapLeft((e) => `the job payload is neither a sandbox nor an inference job: ${ParseResult.TreeFormatter.formatErrorSync(e)}`),
     Either.map((p): CompletedPayload =>
       isInferenceJob(p)
-        ? { _tag: "inference", inference: { prompt: p.inference.prompt, model: p.inference.model ?? defaults.inferenceModel } }
+        ? {
+          _tag: "inference",
+          inference: { prompt: p.inference.prompt, model: p.inference.model ?? defaults.inferenceModel },
+          ...(p.placement !== undefined ? { placement: p.placement } : {})
+        }
         : {
           _tag: "sandbox",
+          ...(p.placement !== undefined ? { placement: p.placement } : {}),
           sandbox: {
             image: p.image ?? defaults.sandboxImage,
             command: p.command,
@@ -154,23 +164,64 @@ export const completePayload = (
   )
 
 /** The payload as stored back on the job (the variant's own shape, defaults filled in). */
-export const storedPayload = (p: CompletedPayload): unknown => (p._tag === "inference" ? { inference: p.inference } : p.sandbox)
+export const storedPayload = (p: CompletedPayload): unknown => ({
+  ...(p._tag === "inference" ? { inference: p.inference } : p.sandbox),
+  ...(p.placement !== undefined ? { placement: p.placement } : {})
+})
+
+/** What a job needs of its node: an inference path (inference jobs, or asked for), and these labels. */
+export interface NodeNeeds {
+  readonly inference: boolean
+  readonly labels: ReadonlyArray<string>
+}
+
+export const needsOf = (p: CompletedPayload): NodeNeeds => ({
+  inference: p._tag === "inference" || p.placement?.inference === true,
+  labels: p.placement?.node_selector ?? []
+})
+
+/** Whether a node can ever run a job with these needs (free slots aside). */
+export const satisfies = (node: { readonly inferencePath: boolean; readonly labels: ReadonlyArray<string> }, needs: NodeNeeds) =>
+  (!needs.inference || node.inferencePath) && needs.labels.every((l) => node.labels.includes(l))
+
+/** Why no live node can run the job, for its failure result. */
+export const unsatisfiableReason = (
+  needs: NodeNeeds,
+  live: ReadonlyArray<{ readonly slug: string; readonly inferencePath: boolean; readonly labels: ReadonlyArray<string> }>
+): string => {
+  const wanted = [
+    ...(needs.labels.length > 0 ? [`labels ${needs.labels.join(", ")}`] : []),
+    ...(needs.inference ? ["inference capability"] : [])
+  ].join(" and ")
+  const seen = live
+    .slice(0, 10)
+    .map((n) => `${n.slug} [${[...n.labels, ...(n.inferencePath ? ["inference"] : [])].join(", ") || "no labels"}]`)
+    .join("; ")
+  return `no live node has ${wanted}; live nodes: ${seen}${live.length > 10 ? `; and ${live.length - 10} more` : ""}`
+}
 
 export interface NodeCandidate {
   readonly id: string
   readonly slug: string
   readonly inferencePath: boolean
+  readonly labels: ReadonlyArray<string>
   /** Jobs it may still take now. */
   free: number
   inflight: number
 }
 
-/** Fewest in-flight first, ties by slug; inference jobs only to inference paths (control-plane.md §9 step 2). */
-export const pickNode = (nodes: ReadonlyArray<NodeCandidate>, inference: boolean): NodeCandidate | undefined => {
+/**
+ * Placement (docs/dispatch.md "Placement"): among the nodes that satisfy the job's needs and have a free slot, the
+ * most free slots first; then the fewest jobs in flight (spread); ties by slug.
+ */
+export const pickNode = (nodes: ReadonlyArray<NodeCandidate>, needs: NodeNeeds): NodeCandidate | undefined => {
   let best: NodeCandidate | undefined
   for (const n of nodes) {
-    if (n.free <= 0 || (inference && !n.inferencePath)) continue
-    if (best === undefined || n.inflight < best.inflight || (n.inflight === best.inflight && n.slug < best.slug)) best = n
+    if (n.free <= 0 || !satisfies(n, needs)) continue
+    if (
+      best === undefined || n.free > best.free ||
+      (n.free === best.free && (n.inflight < best.inflight || (n.inflight === best.inflight && n.slug < best.slug)))
+    ) best = n
   }
   return best
 }
@@ -178,6 +229,7 @@ export const pickNode = (nodes: ReadonlyArray<NodeCandidate>, inference: boolean
 // --- SQL ---
 
 interface NodeRowForClaim {
+  readonly labels: unknown
   readonly id: string
   readonly node_slug: string
   readonly url: string
@@ -195,6 +247,12 @@ interface JobRowForClaim {
 }
 
 const seconds = (ms: number) => ms / 1000
+
+/** Queued jobs looked at beyond the free slots in one claim. */
+const PLACEMENT_LOOKAHEAD = 64
+
+const labelsOf = (value: unknown): ReadonlyArray<string> =>
+  Array.isArray(value) ? value.filter((l): l is string => typeof l === "string") : []
 
 export const makeJobsRepo = Effect.gen(function*() {
   const sql = yield* SqlClient.SqlClient
@@ -238,7 +296,7 @@ export const makeJobsRepo = Effect.gen(function*() {
       if (options.limit <= 0) return none
       const nodeRows = yield* sql<NodeRowForClaim>`
         SELECT n.id::text AS id, n.node_slug, n.worker_api_target_url AS url, n.worker_api_bearer_token AS token,
-          n.config_ack_at, ${inferencePathCondition(sql)} AS inference_path,
+          n.config_ack_at, ${inferencePathCondition(sql)} AS inference_path, c.capability_snapshot #> '{node,labels}' AS labels,
           CASE WHEN (c.capability_snapshot #>> '{sandbox,max_concurrency}') ~ '^[0-9]{1,6}$'
             THEN (c.capability_snapshot #>> '{sandbox,max_concurrency}')::int END AS max_concurrency
         FROM nodes n LEFT JOIN node_capabilities c ON c.node_id = n.id
@@ -265,18 +323,28 @@ export const makeJobsRepo = Effect.gen(function*() {
         const token = yield* decryptToken(row.node_slug, row.token)
         if (Option.isNone(token)) continue
         targets.set(row.id, { id: row.id, nodeSlug: row.node_slug, url: row.url.replace(/\/+$/, ""), token: token.value })
-        candidates.push({ id: row.id, slug: row.node_slug, inferencePath: row.inference_path, free: limit - inflight, inflight })
+        candidates.push({
+          id: row.id,
+          slug: row.node_slug,
+          inferencePath: row.inference_path,
+          labels: labelsOf(row.labels),
+          free: limit - inflight,
+          inflight
+        })
       }
       const capacity = candidates.reduce((sum, n) => sum + n.free, 0)
       if (capacity === 0) return { ...none, nodes: nodeRows.length }
       const inferenceOk = candidates.some((n) => n.inferencePath)
+      // More than the free slots: jobs that wait for a particular node must not hold back those behind them.
       const jobs = yield* sql<JobRowForClaim>`
         SELECT id::text AS id, task_id::text AS task_id, payload, attempts FROM jobs
         WHERE status = 'queued' AND (not_before IS NULL OR not_before <= now())
           ${inferenceOk ? sql`` : sql`AND payload -> 'inference' IS NULL`}
         ORDER BY created_at, id
-        LIMIT ${Math.min(options.limit, capacity)}
+        LIMIT ${Math.min(options.limit, capacity) + PLACEMENT_LOOKAHEAD}
         FOR UPDATE SKIP LOCKED`
+      let live: ReadonlyArray<{ readonly slug: string; readonly inferencePath: boolean; readonly labels: ReadonlyArray<string> }> | undefined
+      let assignable = Math.min(options.limit, capacity)
       const assigned: Array<{ readonly job: JobRowForClaim; readonly payload: CompletedPayload; readonly node: NodeCandidate }> = []
       let invalid = 0
       for (const job of jobs) {
@@ -287,8 +355,20 @@ export const makeJobsRepo = Effect.gen(function*() {
           invalid++
           continue
         }
-        const node = pickNode(candidates, payload.right._tag === "inference")
-        if (node === undefined) continue
+        if (assignable <= 0) break
+        const needs = needsOf(payload.right)
+        const node = pickNode(candidates, needs)
+        if (node === undefined) {
+          if (needs.labels.length === 0 && !needs.inference) continue
+          // No free node fits: fail it at once if no live node could ever take it, else it waits.
+          live ??= yield* liveNodes
+          if (live.length === 0 || live.some((n) => satisfies(n, needs))) continue
+          yield* sql`UPDATE jobs SET status = 'running', started_at = now() WHERE id = ${job.id}`
+          yield* finishInTx(job.id, null, failure("unsatisfiable", unsatisfiableReason(needs, live)), "failed")
+          invalid++
+          continue
+        }
+        assignable--
         node.free--
         node.inflight++
         assigned.push({ job, payload: payload.right, node })
@@ -326,6 +406,15 @@ export const makeJobsRepo = Effect.gen(function*() {
       })
       return { claimed, invalid, nodes: nodeRows.length }
     }).pipe(sql.withTransaction, Effect.withSpan("JobsRepo.claim"))
+
+  /** Every live node (heartbeats within the TTL), whatever its operator state: what a placement could ever use. */
+  const liveNodes = sql<{ readonly node_slug: string; readonly inference_path: boolean; readonly labels: unknown }>`
+    SELECT n.node_slug, ${inferencePathCondition(sql)} AS inference_path, c.capability_snapshot #> '{node,labels}' AS labels
+    FROM nodes n LEFT JOIN node_capabilities c ON c.node_id = n.id
+    WHERE n.status = 'active' AND n.admin_state <> 'disabled'
+    ORDER BY n.node_slug`.pipe(
+    Effect.map((rows) => rows.map((r) => ({ slug: r.node_slug, inferencePath: r.inference_path, labels: labelsOf(r.labels) })))
+  )
 
   /** Whether any queued job could be claimed now if a node were free (for the "waiting" log line). */
   const hasClaimable = sql<{ readonly waiting: boolean }>`

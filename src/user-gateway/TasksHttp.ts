@@ -62,11 +62,16 @@ const invalid = (path: string, message: string): CreateCheck => ({
 /** The checks across fields, then the job: prompt ⇒ inference job; script/commands ⇒ `sh -c` sandbox job. */
 export const jobFor = (body: CreateTaskRequest): CreateCheck => {
   const mode = body.input_mode ?? "prompt"
+  const placement = {
+    ...(body.node_selector !== undefined && body.node_selector.length > 0 ? { node_selector: body.node_selector } : {}),
+    ...(body.require_inference === true ? { inference: true } : {})
+  }
+  const placed = Object.keys(placement).length > 0 ? { placement } : {}
   if (mode === "prompt") {
     if (body.timeout_seconds !== undefined) {
       return invalid("timeout_seconds", "only script and commands tasks take a timeout")
     }
-    return { payload: { inference: { prompt: body.prompt } } }
+    return { payload: { inference: { prompt: body.prompt }, ...placed } }
   }
   if (body.use_inference === true) {
     return invalid("use_inference", "inference inside a sandbox (script/commands) is Phase 1.5; use input_mode prompt")
@@ -74,7 +79,8 @@ export const jobFor = (body: CreateTaskRequest): CreateCheck => {
   return {
     payload: {
       command: ["sh", "-c", body.prompt],
-      ...(body.timeout_seconds !== undefined ? { timeout_seconds: body.timeout_seconds } : {})
+      ...(body.timeout_seconds !== undefined ? { timeout_seconds: body.timeout_seconds } : {}),
+      ...placed
     }
   }
 }

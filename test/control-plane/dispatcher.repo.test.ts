@@ -2,7 +2,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { SqlClient } from "@effect/sql"
 import { Effect, Layer, Redacted } from "effect"
 import { randomBytes } from "node:crypto"
-import { failure, JobsRepo, type ClaimOptions } from "../../src/control-plane/JobsRepo.ts"
+import { failure, JobsRepo, runBody, type ClaimOptions } from "../../src/control-plane/JobsRepo.ts"
 import { WorkerTokens } from "../../src/control-plane/WorkerTokens.ts"
 import * as TestDatabase from "../support/testDatabase.ts"
 
@@ -76,7 +76,7 @@ const rowOf = (jobId: string) =>
 const sandbox = { command: ["echo", "hi"] }
 
 it.layer(TestLayer, { timeout: 120_000 })("JobsRepo", (it) => {
-  it.effect("claims up to min(reported max_concurrency, DISPATCH_NODE_MAX_INFLIGHT) per node, least busy first", () =>
+  it.effect("claims up to min(reported max_concurrency, DISPATCH_NODE_MAX_INFLIGHT) per node, most free slots first", () =>
     Effect.gen(function*() {
       yield* reset
       const repo = yield* JobsRepo
@@ -88,9 +88,11 @@ it.layer(TestLayer, { timeout: 120_000 })("JobsRepo", (it) => {
       expect(first.claimed.map((j) => j.id)).toEqual(ids.slice(0, 4))
       expect(first.claimed.filter((j) => j.node.id === a)).toHaveLength(1)
       expect(first.claimed.filter((j) => j.node.id === b)).toHaveLength(3)
-      expect(first.claimed[0]!.node.nodeSlug).toBe("node-a")
-      expect(first.claimed[0]!.node.url).toBe("http://node-a.test:12090")
-      expect(Redacted.value(first.claimed[0]!.node.token)).toBe("token-node-a")
+      // node-b has 3 free slots, node-a 1: b takes the first two, then they alternate by free slots and slug.
+      expect(first.claimed.map((j) => j.node.nodeSlug)).toEqual(["node-b", "node-b", "node-a", "node-b"])
+      const onA = first.claimed.find((j) => j.node.id === a)!
+      expect(onA.node.url).toBe("http://node-a.test:12090")
+      expect(Redacted.value(onA.node.token)).toBe("token-node-a")
       expect(first.claimed[0]!.payload).toEqual({ _tag: "sandbox", sandbox: { image: "localhost/cynode-sandbox:latest", command: ["echo", "hi"] } })
       // Every slot is taken: nothing more until a job ends.
       expect((yield* repo.claim(options({ nodeMaxInflight: 3 }))).claimed).toHaveLength(0)
@@ -100,7 +102,7 @@ it.layer(TestLayer, { timeout: 120_000 })("JobsRepo", (it) => {
       expect(stored[0]!.payload).toEqual({ image: "localhost/cynode-sandbox:latest", command: ["echo", "hi"] })
       yield* repo.finish(first.claimed[0]!, { version: 1, status: "completed", stdout: "hi\n", stderr: "" }, "completed")
       const next = yield* repo.claim(options({ nodeMaxInflight: 3 }))
-      expect(next.claimed.map((j) => [j.id, j.node.id])).toEqual([[ids[4], a]])
+      expect(next.claimed.map((j) => [j.id, j.node.id])).toEqual([[ids[4], b]])
     }))
 
   it.effect("sends inference jobs only to inference paths, and fails invalid payloads at the claim", () =>
@@ -121,6 +123,40 @@ it.layer(TestLayer, { timeout: 120_000 })("JobsRepo", (it) => {
       expect(later.claimed.map((j) => [j.id, j.node.nodeSlug, j.payload])).toEqual([
         [inference, "with-inference", { _tag: "inference", inference: { prompt: "hi", model: "standin:latest" } }]
       ])
+    }))
+
+  it.effect("places by node_selector labels, lets a job wait for a busy matching node, and fails at once one no live node fits", () =>
+    Effect.gen(function*() {
+      yield* reset
+      const repo = yield* JobsRepo
+      const sql = yield* SqlClient.SqlClient
+      const a = yield* addNode({ slug: "node-a", maxConcurrency: 1 })
+      const b = yield* addNode({ slug: "node-b", maxConcurrency: 4 })
+      yield* sql`UPDATE node_capabilities SET capability_snapshot = capability_snapshot || '{"node":{"labels":["zone=a","ssd"]}}'::jsonb
+        WHERE node_id = ${a}`
+      yield* sql`UPDATE node_capabilities SET capability_snapshot = capability_snapshot || '{"node":{"labels":["zone=b"]}}'::jsonb
+        WHERE node_id = ${b}`
+      const [ssd1, ssd2, plain, gpu] = yield* addJobs([
+        { ...sandbox, placement: { node_selector: ["ssd"] } },
+        { ...sandbox, placement: { node_selector: ["ssd", "zone=a"] } },
+        sandbox,
+        { ...sandbox, placement: { node_selector: ["gpu"] } }
+      ])
+      const { claimed, invalid } = yield* repo.claim(options())
+      expect(claimed.map((j) => [j.id, j.node.nodeSlug])).toEqual([[ssd1, "node-a"], [plain, "node-b"]])
+      expect(invalid).toBe(1)
+      // The second ssd job waits for node-a's one slot; the gpu job failed with a reason.
+      expect((yield* rowOf(ssd2!)).status).toBe("queued")
+      const failed = yield* rowOf(gpu!)
+      expect(failed).toMatchObject({ status: "failed", task_status: "failed", result: { error_type: "unsatisfiable" } })
+      expect(failed.result!.error).toBe("no live node has labels gpu; live nodes: node-a [zone=a, ssd, inference]; node-b [zone=b, inference]")
+      // The placement stays on the stored payload, never in the worker's request.
+      const stored = yield* sql<{ payload: Record<string, unknown> }>`SELECT payload FROM jobs WHERE id = ${ssd1!}`
+      expect(stored[0]!.payload.placement).toEqual({ node_selector: ["ssd"] })
+      expect(runBody(claimed[0]!)).not.toHaveProperty("placement")
+      expect(runBody(claimed[0]!)).toMatchObject({ lease_id: claimed[0]!.leaseId, lease_seq: claimed[0]!.leaseSeq })
+      yield* repo.finish(claimed[0]!, { version: 1, status: "completed", stdout: "", stderr: "" }, "completed")
+      expect((yield* repo.claim(options())).claimed.map((j) => [j.id, j.node.nodeSlug])).toEqual([[ssd2, "node-a"]])
     }))
 
   it.effect("skips a cooling node until a newer ack", () =>

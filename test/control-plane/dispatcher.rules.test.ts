@@ -2,7 +2,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { Either } from "effect"
 import * as fc from "effect/FastCheck"
 import { jobDeadlineMs, type DispatchSettingsShape } from "../../src/control-plane/DispatchSettings.ts"
-import { completePayload, pickNode, resultSummary, type NodeCandidate } from "../../src/control-plane/JobsRepo.ts"
+import { completePayload, pickNode, resultSummary, unsatisfiableReason, type NodeCandidate } from "../../src/control-plane/JobsRepo.ts"
 import { errorCode, retryAfterMs } from "../../src/control-plane/WorkerClient.ts"
 
 /** The dispatcher's pure rules (control-plane.md §9): payload completion, node choice, summary, deadline. */
@@ -41,44 +41,68 @@ describe("completePayload (step 4)", () => {
   })
 })
 
-const candidate = (slug: string, inflight: number, free: number, inferencePath = true): NodeCandidate => ({
+const candidate = (slug: string, inflight: number, free: number, inferencePath = true, labels: ReadonlyArray<string> = []): NodeCandidate => ({
   id: slug,
   slug,
   inferencePath,
+  labels,
   inflight,
   free
 })
 
-describe("pickNode (step 2)", () => {
-  it("takes the node with the fewest jobs in flight, ties by slug", () => {
-    expect(pickNode([candidate("b", 1, 3), candidate("a", 1, 3), candidate("c", 0, 1)], false)?.slug).toBe("c")
-    expect(pickNode([candidate("b", 1, 3), candidate("a", 1, 3)], false)?.slug).toBe("a")
+const sandboxNeeds = { inference: false, labels: [] }
+const inferenceNeeds = { inference: true, labels: [] }
+
+describe("pickNode (placement)", () => {
+  it("takes the node with the most free slots, then the fewest in flight (spread), ties by slug", () => {
+    expect(pickNode([candidate("b", 1, 3), candidate("a", 1, 3), candidate("c", 0, 1)], sandboxNeeds)?.slug).toBe("a")
+    expect(pickNode([candidate("b", 2, 2), candidate("a", 3, 2)], sandboxNeeds)?.slug).toBe("b")
+    expect(pickNode([candidate("b", 1, 3), candidate("a", 1, 3)], sandboxNeeds)?.slug).toBe("a")
   })
 
-  it("skips full nodes, and nodes that are no inference path for inference jobs", () => {
-    expect(pickNode([candidate("a", 0, 0), candidate("b", 3, 1)], false)?.slug).toBe("b")
-    expect(pickNode([candidate("a", 0, 2, false), candidate("b", 3, 1)], true)?.slug).toBe("b")
-    expect(pickNode([candidate("a", 0, 2, false)], true)).toBeUndefined()
+  it("skips full nodes, nodes that are no inference path for inference needs, and nodes missing a label", () => {
+    expect(pickNode([candidate("a", 0, 0), candidate("b", 3, 1)], sandboxNeeds)?.slug).toBe("b")
+    expect(pickNode([candidate("a", 0, 2, false), candidate("b", 3, 1)], inferenceNeeds)?.slug).toBe("b")
+    expect(pickNode([candidate("a", 0, 2, false)], inferenceNeeds)).toBeUndefined()
+    const zoned = [candidate("a", 0, 4, true, ["zone=a"]), candidate("b", 0, 1, true, ["zone=b", "ssd"])]
+    expect(pickNode(zoned, { inference: false, labels: ["zone=b"] })?.slug).toBe("b")
+    expect(pickNode(zoned, { inference: false, labels: ["zone=b", "ssd"] })?.slug).toBe("b")
+    expect(pickNode(zoned, { inference: false, labels: ["zone=a", "ssd"] })).toBeUndefined()
+  })
+
+  it("explains an unsatisfiable job with what it asked and what the live nodes have", () => {
+    expect(unsatisfiableReason({ inference: true, labels: ["gpu"] }, [{ slug: "n1", inferencePath: false, labels: ["zone=a"] }]))
+      .toBe("no live node has labels gpu and inference capability; live nodes: n1 [zone=a]")
   })
 
   it.prop(
-    "the pick has free capacity, the least in flight among eligible nodes, and the smallest slug among those",
+    "the pick satisfies the needs, has the most free slots among eligible nodes, then the least in flight, then the smallest slug",
     {
       nodes: fc.uniqueArray(
-        fc.record({ slug: fc.stringMatching(/^[a-z]{1,4}$/), inflight: fc.nat(5), free: fc.nat(3), inferencePath: fc.boolean() }),
+        fc.record({
+          slug: fc.stringMatching(/^[a-z]{1,4}$/),
+          inflight: fc.nat(5),
+          free: fc.nat(3),
+          inferencePath: fc.boolean(),
+          labels: fc.subarray(["x", "y", "z"])
+        }),
         { selector: (n) => n.slug, maxLength: 8 }
       ),
-      inference: fc.boolean()
+      inference: fc.boolean(),
+      labels: fc.subarray(["x", "y"])
     },
-    ({ nodes, inference }) => {
-      const eligible = nodes.filter((n) => n.free > 0 && (!inference || n.inferencePath))
-      const pick = pickNode(nodes.map((n) => candidate(n.slug, n.inflight, n.free, n.inferencePath)), inference)
+    ({ inference, labels, nodes }) => {
+      const needs = { inference, labels }
+      const eligible = nodes.filter((n) => n.free > 0 && (!inference || n.inferencePath) && labels.every((l) => n.labels.includes(l)))
+      const pick = pickNode(nodes.map((n) => candidate(n.slug, n.inflight, n.free, n.inferencePath, n.labels)), needs)
       if (eligible.length === 0) {
         expect(pick).toBeUndefined()
         return
       }
-      const least = Math.min(...eligible.map((n) => n.inflight))
-      const expected = eligible.filter((n) => n.inflight === least).map((n) => n.slug).sort()[0]
+      const most = Math.max(...eligible.map((n) => n.free))
+      const roomy = eligible.filter((n) => n.free === most)
+      const least = Math.min(...roomy.map((n) => n.inflight))
+      const expected = roomy.filter((n) => n.inflight === least).map((n) => n.slug).sort()[0]
       expect(pick?.slug).toBe(expected)
     }
   )
