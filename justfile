@@ -53,10 +53,11 @@ console-test: _runtime images
     vitest run --config console/vitest.config.ts
 
 # Start CyNode on this machine: embedded PostgreSQL, user gateway :12080, control plane :12082, one node (worker API
-# :12090) with the inference stand-in. Prints where everything listens and how to log in; Ctrl-C stops everything.
-up: _runtime images
+# :12090) with the inference stand-in; `just up --nodes N` starts N nodes (worker APIs :12090…, the first with
+# inference). Prints where everything listens and how to log in; Ctrl-C stops everything.
+up *args: _runtime images
     ./scripts/console-build.sh
-    tsx scripts/up.ts
+    tsx scripts/up.ts {{args}}
 
 # Start CyNode, run a sandbox task and a prompt task through the CLI, print their results, and stop.
 demo: _runtime images

@@ -14,7 +14,7 @@ import { localUrl, readSettings, repoRoot, runFile, SettingsError, type UpSettin
 /**
  * `just up`: the whole single-node system on this machine, for people and for the e2e suite.
  *
- *   tsx scripts/up.ts [--demo] [--exit]
+ *   tsx scripts/up.ts [--demo] [--exit] [--nodes N]
  *
  * One PostgreSQL (embedded in <state>/pgdata, or DATABASE_URL) migrated once, its URL handed to every program;
  * secrets generated once into <state>/secrets.env (0600); then the control plane, the user gateway and one node
@@ -27,7 +27,42 @@ import { localUrl, readSettings, repoRoot, runFile, SettingsError, type UpSettin
  * Environment: see docs/cli.md ("just up").
  */
 
-const USAGE = "usage: tsx scripts/up.ts [--demo] [--exit]"
+const USAGE = "usage: tsx scripts/up.ts [--demo] [--exit] [--nodes N]"
+
+/**
+ * `--nodes N` (default 1): node i (1-based) is slug `<slug>` for the first, `<slug>-<i>` after, worker port
+ * `CYNODE_WORKER_PORT + i - 1` and state `<state>/node/<its slug>`. Only the first node runs the inference container
+ * (the control plane gives every node the same inference port); the others are sandbox-only.
+ */
+interface NodePlan {
+  readonly slug: string
+  readonly workerPort: number
+  readonly inference: boolean
+}
+
+const nodePlans = (settings: UpSettings, count: number): ReadonlyArray<NodePlan> =>
+  Array.from({ length: count }, (_, i) => ({
+    slug: i === 0 ? settings.nodeSlug : `${settings.nodeSlug}-${i + 1}`,
+    workerPort: settings.workerPort + i,
+    inference: i === 0
+  }))
+
+/** `--nodes N` / `--nodes=N` out of the arguments: the count, the rest, or an error message. */
+const parseNodes = (args: ReadonlyArray<string>): { readonly count: number; readonly rest: ReadonlyArray<string> } | string => {
+  const rest: Array<string> = []
+  let count = 1
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!
+    const value = arg === "--nodes" ? args[++i] : arg.startsWith("--nodes=") ? arg.slice("--nodes=".length) : undefined
+    if (value === undefined && arg !== "--nodes") {
+      rest.push(arg)
+      continue
+    }
+    if (value === undefined || !/^[1-9][0-9]?$/.test(value)) return "--nodes takes a number of nodes from 1 to 99"
+    count = Number(value)
+  }
+  return { count, rest }
+}
 
 class UpFailed extends Error {}
 
@@ -118,14 +153,14 @@ const readReport = (child: Child) =>
     })
   })
 
-const summary = (settings: UpSettings, readyIn: string, databaseSource: string) => {
+const summary = (settings: UpSettings, readyIn: string, databaseSource: string, nodes: ReadonlyArray<NodePlan>) => {
   const gateway = localUrl(settings, settings.gatewayPort)
   const lines = [
     "",
     `CyNode is up (ready in ${readyIn}).`,
     `  user gateway   ${gateway}   (API docs: ${gateway}/docs)`,
     `  control plane  ${localUrl(settings, settings.controlPlanePort)}`,
-    `  worker API     ${localUrl(settings, settings.workerPort)}   node "${settings.nodeSlug}"`,
+    ...nodes.map((n) => `  worker API     ${localUrl(settings, n.workerPort)}   node "${n.slug}"${n.inference ? "" : " (sandbox only)"}`),
     settings.standIn
       ? `  inference      STAND-IN ${settings.inferenceImage}, model ${settings.inferenceModel} on 127.0.0.1:${settings.inferencePort} — deterministic canned answers for tests and the demo, not a real model (set INFERENCE_IMAGE_CPU and INFERENCE_MODEL for Ollama)`
       : `  inference      ${settings.inferenceImage}, model ${settings.inferenceModel} on 127.0.0.1:${settings.inferencePort}`,
@@ -167,9 +202,14 @@ const forceOnSecondSignal = (children: ReadonlyArray<Child>) => {
   process.on("SIGTERM", onSignal)
 }
 
-const program = (settings: UpSettings, flags: { readonly demo: boolean; readonly exit: boolean }, scope: Scope.Scope) =>
+const program = (
+  settings: UpSettings,
+  flags: { readonly demo: boolean; readonly exit: boolean; readonly nodes: number },
+  scope: Scope.Scope
+) =>
   Effect.gen(function*() {
     const started = Date.now()
+    const nodes = nodePlans(settings, flags.nodes)
     const secrets = yield* Effect.try({
       try: () => loadOrCreateSecrets(settings.stateDir),
       catch: (error) => new UpFailed(`cannot prepare ${secretsFile(settings.stateDir)}: ${error instanceof Error ? error.message : String(error)}`)
@@ -177,7 +217,7 @@ const program = (settings: UpSettings, flags: { readonly demo: boolean; readonly
     const checks = [
       [settings.gatewayPort, "CYNODE_GATEWAY_PORT"],
       [settings.controlPlanePort, "CYNODE_CONTROL_PLANE_PORT"],
-      [settings.workerPort, "CYNODE_WORKER_PORT"],
+      ...nodes.map((n) => [n.workerPort, "CYNODE_WORKER_PORT"] as const),
       ...(settings.externalDatabase ? [] : [[settings.postgresPort, "CYNODE_PG_PORT"] as const])
     ] as const
     for (const [port, variable] of checks) yield* checkPortFree(settings.bindHost, port, variable)
@@ -212,7 +252,6 @@ const program = (settings: UpSettings, flags: { readonly demo: boolean; readonly
     const shared = { DATABASE_URL: db.url, JWT_SECRET: Redacted.value(secrets.JWT_SECRET), BOOTSTRAP_ADMIN_PASSWORD: settings.adminPassword }
     const controlPlaneUrl = localUrl(settings, settings.controlPlanePort)
     const gatewayUrl = localUrl(settings, settings.gatewayPort)
-    const workerUrl = localUrl(settings, settings.workerPort)
     yield* start("control-plane", entry(settings, "control-plane"), {
       ...shared,
       CONTROL_PLANE_LISTEN_ADDR: `${settings.bindHost}:${settings.controlPlanePort}`,
@@ -226,15 +265,18 @@ const program = (settings: UpSettings, flags: { readonly demo: boolean; readonly
       ...shared,
       USER_GATEWAY_LISTEN_ADDR: `${settings.bindHost}:${settings.gatewayPort}`
     }, 20_000)
-    yield* start("node-manager", entry(settings, "node-manager"), {
-      CYNODE_ORCHESTRATOR_URL: controlPlaneUrl,
-      CYNODE_NODE_REGISTRATION_PSK: Redacted.value(secrets.NODE_REGISTRATION_PSK),
-      CYNODE_NODE_SLUG: settings.nodeSlug,
-      CYNODE_WORKER_LISTEN_ADDR: `${settings.bindHost}:${settings.workerPort}`,
-      CYNODE_WORKER_PUBLIC_URL: workerUrl,
-      CYNODE_STATE_DIR: path.join(settings.stateDir, "node", settings.nodeSlug),
-      CYNODE_OLLAMA_CONTAINER_NAME: `cynode-ollama-${settings.nodeSlug}`
-    }, 45_000)
+    for (const node of nodes) {
+      yield* start(nodes.length === 1 ? "node-manager" : `node ${node.slug}`, entry(settings, "node-manager"), {
+        CYNODE_ORCHESTRATOR_URL: controlPlaneUrl,
+        CYNODE_NODE_REGISTRATION_PSK: Redacted.value(secrets.NODE_REGISTRATION_PSK),
+        CYNODE_NODE_SLUG: node.slug,
+        CYNODE_WORKER_LISTEN_ADDR: `${settings.bindHost}:${node.workerPort}`,
+        CYNODE_WORKER_PUBLIC_URL: localUrl(settings, node.workerPort),
+        CYNODE_STATE_DIR: path.join(settings.stateDir, "node", node.slug),
+        CYNODE_OLLAMA_CONTAINER_NAME: `cynode-ollama-${node.slug}`,
+        ...(node.inference ? {} : { CYNODE_INFERENCE_MODE: "disabled" })
+      }, 45_000)
+    }
     // Who is running, for tools and the e2e suite (which checks afterwards that every one of them is gone).
     yield* Effect.sync(() =>
       fs.writeFileSync(runFile(settings), JSON.stringify({ pid: process.pid, children: children.map(({ name, pid }) => ({ name, pid })) }) + "\n")
@@ -243,9 +285,9 @@ const program = (settings: UpSettings, flags: { readonly demo: boolean; readonly
     yield* supervised(children, waitReady([
       { name: "control plane", url: controlPlaneUrl },
       { name: "user gateway", url: gatewayUrl },
-      { name: "worker API", url: workerUrl }
+      ...nodes.map((n) => ({ name: `worker API ${n.slug}`, url: localUrl(settings, n.workerPort) }))
     ], settings.readyTimeoutMs))
-    yield* say(summary(settings, elapsed(started), db.source))
+    yield* say(summary(settings, elapsed(started), db.source, nodes))
 
     if (flags.demo) {
       yield* supervised(children, runDemo({
@@ -259,12 +301,12 @@ const program = (settings: UpSettings, flags: { readonly demo: boolean; readonly
     yield* supervised(children, Effect.never)
   })
 
-const stopAll = (settings: UpSettings, scope: Scope.CloseableScope) =>
+const stopAll = (settings: UpSettings, nodes: number, scope: Scope.CloseableScope) =>
   Effect.gen(function*() {
     const started = Date.now()
     yield* say("Stopping CyNode (node first, then control plane and gateway, then the database) …")
     yield* Scope.close(scope, Exit.void)
-    const leftovers = yield* removeLeftoverContainers(settings.nodeSlug)
+    const leftovers = (yield* Effect.forEach(nodePlans(settings, nodes), (n) => removeLeftoverContainers(n.slug))).flat()
     if (leftovers.length > 0) yield* say(`removed the node's stopped containers: ${leftovers.join(", ")}`)
     yield* Effect.sync(() => fs.rmSync(runFile(settings), { force: true }))
     yield* say(`Stopped in ${elapsed(started)}; no CyNode process or container of this run is left.`)
@@ -278,7 +320,12 @@ const main = Effect.gen(function*() {
     process.stderr.on("error", () => undefined)
     process.once("SIGHUP", () => process.kill(process.pid, "SIGTERM"))
   })
-  const args = process.argv.slice(2)
+  const parsed = parseNodes(process.argv.slice(2))
+  if (typeof parsed === "string") {
+    yield* Effect.sync(() => process.stderr.write(`error: ${parsed}\n${USAGE}\n`))
+    return 2
+  }
+  const args = parsed.rest
   const unknown = args.filter((arg) => arg !== "--demo" && arg !== "--exit")
   if (unknown.length > 0) {
     yield* Effect.sync(() => process.stderr.write(`error: unknown argument ${unknown.join(" ")}\n${USAGE}\n`))
@@ -292,11 +339,11 @@ const main = Effect.gen(function*() {
     yield* Effect.sync(() => process.stderr.write(`error: ${settings.left.message}\n`))
     return 2
   }
-  const flags = { demo: args.includes("--demo"), exit: args.includes("--exit") }
+  const flags = { demo: args.includes("--demo"), exit: args.includes("--exit"), nodes: parsed.count }
   const outcome = yield* Effect.acquireUseRelease(
     Scope.make(),
     (scope) => program(settings.right, flags, scope),
-    (scope) => stopAll(settings.right, scope)
+    (scope) => stopAll(settings.right, flags.nodes, scope)
   ).pipe(Effect.exit)
   if (Exit.isSuccess(outcome)) return 0
   if (Cause.isInterruptedOnly(outcome.cause)) return 0

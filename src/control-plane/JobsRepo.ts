@@ -1,5 +1,5 @@
 import { SqlClient } from "@effect/sql"
-import { Context, Effect, Either, Layer, Option, ParseResult, Schema } from "effect"
+import { Context, Effect, Either, Layer, Option, ParseResult, type Redacted, Schema } from "effect"
 import { dispatchableCondition, inferencePathCondition } from "../../layers/Readiness.ts"
 import { isInferenceJob, JobPayload, type Placement } from "../../schema/job.ts"
 import type { WorkerTarget } from "./WorkerClient.ts"
@@ -258,7 +258,24 @@ export const makeJobsRepo = Effect.gen(function*() {
   const sql = yield* SqlClient.SqlClient
   const tokens = yield* WorkerTokens
 
+  // Decrypted tokens by their stored (encrypted) form: a claim looks at every dispatchable node, and decrypting each
+  // of a thousand nodes' tokens on every claim would cost more than the claim itself. A rotated token is a new key.
+  const decrypted = new Map<string, Redacted.Redacted<string>>()
   const decryptToken = (slug: string, stored: string) =>
+    Effect.suspend(() => {
+      const known = decrypted.get(stored)
+      return known !== undefined ? Effect.succeed(Option.some(known)) : decryptUncached(slug, stored).pipe(
+        Effect.tap(Option.match({
+          onNone: () => Effect.void,
+          onSome: (token) => Effect.sync(() => {
+            if (decrypted.size >= 100_000) decrypted.clear()
+            decrypted.set(stored, token)
+          })
+        }))
+      )
+    })
+
+  const decryptUncached = (slug: string, stored: string) =>
     tokens.decrypt(stored).pipe(
       Effect.tapError((e) =>
         Effect.logError("worker token cannot be decrypted; check WORKER_TOKEN_KEY/JWT_SECRET").pipe(

@@ -108,7 +108,13 @@ const detailOf = (text: string): string => {
 class Retryable extends Data.TaggedError("Retryable")<{ readonly reason: string }> {}
 
 /** One HTTP exchange with its own time limit. */
-const exchange = (method: string, url: string, body: unknown, jwt: Option.Option<Redacted.Redacted<string>>) =>
+const exchange = (
+  method: string,
+  url: string,
+  body: unknown,
+  jwt: Option.Option<Redacted.Redacted<string>>,
+  timeout: Duration.Duration = CALL_TIMEOUT
+) =>
   Effect.tryPromise({
     try: async (signal) => {
       const headers: Record<string, string> = { accept: "application/json" }
@@ -117,7 +123,7 @@ const exchange = (method: string, url: string, body: unknown, jwt: Option.Option
       const res = await fetch(url, {
         method,
         headers,
-        signal: AbortSignal.any([signal, AbortSignal.timeout(Duration.toMillis(CALL_TIMEOUT))]),
+        signal: AbortSignal.any([signal, AbortSignal.timeout(Duration.toMillis(timeout))]),
         ...(body !== undefined ? { body: JSON.stringify(body) } : {})
       })
       return { status: res.status, text: await res.text() } satisfies Answer
@@ -268,17 +274,18 @@ export const makeOrchestratorClient = (options: ClientOptions) =>
       )
 
     /**
-     * One heartbeat: a single short call, no retry (the next tick is the retry); a 401 re-registers first. Fails
+     * One heartbeat: a single call limited to `timeout` (so a partition does not hold the next beat back), no retry
+     * (the next tick is the retry); a 401 re-registers first. Fails
      * with the reason when the control plane did not take it.
      */
-    const heartbeat = Effect.gen(function*() {
+    const heartbeat = (timeout: Duration.Duration) => Effect.gen(function*() {
       const s = yield* current
       if (Option.isNone(s.heartbeatUrl)) return
       const url = s.heartbeatUrl.value
-      let answer = yield* exchange("POST", url, undefined, Option.some(s.jwt))
+      let answer = yield* exchange("POST", url, undefined, Option.some(s.jwt), timeout)
       if (answer.status === 401) {
         const fresh = yield* reregister(s.jwt).pipe(Effect.mapError((e) => new Retryable({ reason: e._tag })))
-        answer = yield* exchange("POST", Option.getOrElse(fresh.heartbeatUrl, () => url), undefined, Option.some(fresh.jwt))
+        answer = yield* exchange("POST", Option.getOrElse(fresh.heartbeatUrl, () => url), undefined, Option.some(fresh.jwt), timeout)
       }
       if (answer.status !== 204 && answer.status !== 200) {
         return yield* new Retryable({ reason: `HTTP ${answer.status}: ${detailOf(answer.text)}` })

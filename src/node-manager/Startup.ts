@@ -382,7 +382,10 @@ export const runNode = (status: ShutdownStatus) =>
       }
       yield* timed("ack_applied", ackApplied(client, settings, config))
       yield* worker.state.markReady
-      yield* heartbeatLoop(settings.heartbeatIntervalSeconds, client.heartbeat)
+      yield* heartbeatLoop(
+        settings.heartbeatIntervalSeconds,
+        client.heartbeat(Duration.millis(Math.min(10_000, Math.max(1_000, settings.heartbeatIntervalSeconds * 2_000))))
+      )
 
       const reporter: ReporterOptions = {
         intervalSeconds: settings.reportIntervalSeconds,
