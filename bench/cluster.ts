@@ -163,7 +163,9 @@ const main = async () => {
         ;(capability.inference as Record<string, unknown>).mode = "disabled"
         ;(capability.sandbox as Record<string, unknown>).max_concurrency = 4
         const reg = await call("POST", "/v1/nodes/register", { psk: secrets.psk, capability })
-        const jwt = String((reg.json?.auth as Record<string, unknown>).node_jwt)
+        const auth = reg.json?.auth as Record<string, unknown> | undefined
+        if (auth === undefined) throw new Error(`registration of ${slug} answered ${reg.status}`)
+        const jwt = String(auth.node_jwt)
         const config = await call("GET", "/v1/nodes/config", undefined, jwt)
         const ack = await call("POST", "/v1/nodes/config", {
           version: 1, node_slug: slug, config_version: config.json?.config_version, status: "applied"

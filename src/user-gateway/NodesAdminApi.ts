@@ -1,7 +1,7 @@
 import { HttpApiEndpoint, HttpApiGroup, HttpApiSchema } from "@effect/platform"
 import { NodeList, NodeSlugPath, NodeView } from "../../schema/node.ts"
 import { Conflict, Forbidden, NotFound } from "../../schema/problem.ts"
-import { Authentication } from "./Authentication.ts"
+import { Authentication } from "./AuthMiddleware.ts"
 
 /** Operator control of nodes (docs/dispatch.md "Operator control"): admin only; others get 403. */
 export class NodesAdminApi extends HttpApiGroup.make("nodes")
