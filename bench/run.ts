@@ -39,8 +39,8 @@ if (unknown.length > 0) {
 
 /** How much of everything: the full run stays under 10 minutes, the quick one well under 3. */
 const PLAN = quick
-  ? { latencyRuns: 10, workerRuns: 5, dispatcherJobs: 300, dispatcherPaced: 30, levels: [1, 4], tasksPerLevel: 8, loadSeconds: 3, idleSeconds: 2, freshNodes: 1 }
-  : { latencyRuns: 30, workerRuns: 10, dispatcherJobs: 1000, dispatcherPaced: 100, levels: [1, 2, 4, 8], tasksPerLevel: 24, loadSeconds: 10, idleSeconds: 3, freshNodes: 3 }
+  ? { latencyRuns: 10, workerRuns: 5, dispatcherJobs: 300, dispatcherPaced: 30, levels: [1, 4], tasksPerLevel: 8, loadSeconds: 3, idleSeconds: 2, freshNodes: 1, clusterNodes: 200, clusterSeconds: 10, clusterJobs: 1000 }
+  : { latencyRuns: 30, workerRuns: 10, dispatcherJobs: 1000, dispatcherPaced: 100, levels: [1, 2, 4, 8], tasksPerLevel: 24, loadSeconds: 10, idleSeconds: 3, freshNodes: 3, clusterNodes: 1000, clusterSeconds: 30, clusterJobs: 5000 }
 
 const say = (line: string) => process.stdout.write(`${line}\n`)
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
@@ -74,6 +74,32 @@ const figure = async <A>(name: string, measure: () => Promise<A>): Promise<A | u
 }
 
 /** bench/dispatcher.ts in its own process (it runs the real dispatcher on its own database), as JSON. */
+interface ClusterFigure {
+  readonly targets: ReadonlyArray<{ readonly what: string; readonly value: number | undefined; readonly unit: string; readonly bound: string; readonly met: boolean }>
+}
+
+/** 7: simulated nodes against one control plane (bench/cluster.ts), in a process of its own. */
+const clusterFigure = () =>
+  new Promise<ClusterFigure>((resolve, reject) => {
+    const args = ["--import", "tsx", "bench/cluster.ts", "--json", "--nodes", String(PLAN.clusterNodes), "--seconds", String(PLAN.clusterSeconds), "--jobs", String(PLAN.clusterJobs)]
+    const child = spawn(process.execPath, args, { cwd: repoRoot, stdio: ["ignore", "pipe", "pipe"] })
+    let stdout = ""
+    let stderr = ""
+    child.stdout.on("data", (d: Buffer) => (stdout += d.toString("utf8")))
+    child.stderr.on("data", (d: Buffer) => (stderr += d.toString("utf8")))
+    child.once("error", reject)
+    child.once("close", (code) => {
+      if (code !== 0) return reject(new Error(`bench/cluster.ts exited ${code}: ${stderr.slice(-2000)}`))
+      try {
+        const figure = JSON.parse(stdout.slice(stdout.indexOf("{"))) as ClusterFigure
+        for (const t of figure.targets) say(`  ${t.met ? "✓" : "✗"} ${t.what}: ${t.value ?? "-"} ${t.unit} (target ${t.bound})`)
+        resolve(figure)
+      } catch {
+        reject(new Error(`bench/cluster.ts printed no JSON: ${stdout.slice(-500)} ${stderr.slice(-1000)}`))
+      }
+    })
+  })
+
 const dispatcherFigure = () =>
   new Promise<Dispatcher>((resolve, reject) => {
     const args = ["--import", "tsx", "bench/dispatcher.ts", "--json", "--jobs", String(PLAN.dispatcherJobs), "--paced", String(PLAN.dispatcherPaced)]
@@ -131,6 +157,7 @@ const main = async () => {
   say(`  ${env.cpuCount} × ${env.cpuModel}, node ${env.node}, ${env.engine}`)
 
   const dispatcher = await figure("2 dispatcher capacity (bench/dispatcher.ts)", dispatcherFigure)
+  const cluster = await figure(`7 cluster (bench/cluster.ts, ${PLAN.clusterNodes} simulated nodes)`, clusterFigure)
   const workerOverhead = await figure("1b worker overhead (bench/worker-overhead.ts)", () =>
     runtime.runPromise(measureWorkerOverhead(PLAN.workerRuns)))
 
@@ -186,6 +213,7 @@ const main = async () => {
     const figures = {
       taskLatency: taskLatency === undefined ? undefined : { ...taskLatency, workerOverhead },
       dispatcher,
+      cluster,
       parallel,
       gateway,
       footprint: footprintValue,
