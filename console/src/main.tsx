@@ -5,6 +5,7 @@ import { api, run } from "./api.ts"
 import { Page } from "./components.tsx"
 import { LoginPage } from "./pages/Login.tsx"
 import { NewTaskPage } from "./pages/NewTask.tsx"
+import { NodesPage } from "./pages/Nodes.tsx"
 import { TaskPage } from "./pages/Task.tsx"
 import { TasksPage } from "./pages/Tasks.tsx"
 import { UsersPage } from "./pages/Users.tsx"
@@ -64,6 +65,7 @@ const App = () => {
           <ul>
             <li><NavLink to={{ page: "tasks" }} current={route}>Tasks</NavLink></li>
             <li><NavLink to={{ page: "new-task" }} current={route}>New task</NavLink></li>
+            {admin ? <li><NavLink to={{ page: "nodes" }} current={route}>Nodes</NavLink></li> : null}
             {admin ? <li><NavLink to={{ page: "users" }} current={route}>Users</NavLink></li> : null}
           </ul>
           <div className="who">
@@ -77,7 +79,8 @@ const App = () => {
       {route.page === "new-task" ? <NewTaskPage /> : null}
       {route.page === "task" ? <TaskPage id={route.id} /> : null}
       {route.page === "users" ? (admin ? <UsersPage self={session.handle} /> : <AdminOnly />) : null}
-      {route.page === "nodes" || route.page === "not-found" ? <NotFound /> : null}
+      {route.page === "nodes" ? (admin ? <NodesPage /> : <AdminOnly />) : null}
+      {route.page === "not-found" ? <NotFound /> : null}
     </Shell>
   )
 }

@@ -200,6 +200,38 @@ describe("accessibility and small screens", () => {
     await page.getByRole("heading", { name: "Users" }).waitFor()
     await page.getByRole("row").nth(1).waitFor()
     await check("users")
+    await page.getByRole("link", { name: "Nodes" }).click()
+    await page.getByRole("heading", { name: "Nodes" }).waitFor()
+    await page.getByRole("row").filter({ hasText: the().system.nodeSlug }).waitFor()
+    await check("nodes")
+    await context.close()
+  })
+})
+
+describe("nodes (admin)", () => {
+  it("shows the node with its load, drains it, and enables it again", async () => {
+    const { context, page } = await newPage(the())
+    await logIn(page, the())
+    await page.getByRole("link", { name: "Nodes" }).click()
+    await page.getByRole("heading", { name: "Nodes" }).waitFor()
+    const slug = the().system.nodeSlug
+    const row = page.getByRole("row").filter({ hasText: slug })
+    await row.getByText("active", { exact: true }).waitFor()
+    expect(await row.locator('td[data-label="Running jobs"]').innerText()).toMatch(/^\d+$/)
+    expect(await row.locator('td[data-label="Free slots"]').innerText()).toMatch(/^\d+$/)
+
+    await row.getByRole("button", { name: `Drain ${slug}` }).click()
+    await row.getByText(/^(draining|drained)$/).waitFor()
+    await page.getByRole("status").getByText(/Draining/).waitFor()
+    expect(await row.getByRole("button", { name: `Drain ${slug}` }).count()).toBe(0)
+
+    await row.getByRole("button", { name: `Enable ${slug}` }).click()
+    await row.getByRole("button", { name: `Drain ${slug}` }).waitFor()
+    expect(await row.getByText(/^(draining|drained)$/).count()).toBe(0)
+
+    // Enabled again, it takes work.
+    await createCommandTask(page, "echo back in service", `after-drain-${suffix()}`)
+    await waitForStatus(page, "completed")
     await context.close()
   })
 })
