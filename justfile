@@ -55,6 +55,7 @@ console-test: _runtime images
 # Start CyNode on this machine: embedded PostgreSQL, user gateway :12080, control plane :12082, one node (worker API
 # :12090) with the inference stand-in; `just up --nodes N` starts N nodes (worker APIs :12090…, the first with
 # inference). Prints where everything listens and how to log in; Ctrl-C stops everything.
+# A failed node is reported and the rest stays up; `just up --exit-on-failure` stops everything instead.
 up *args: _runtime images
     ./scripts/console-build.sh
     tsx scripts/up.ts {{args}}

@@ -14,7 +14,7 @@ import { localUrl, readSettings, repoRoot, runFile, SettingsError, type UpSettin
 /**
  * `just up`: the whole single-node system on this machine, for people and for the e2e suite.
  *
- *   tsx scripts/up.ts [--demo] [--exit] [--nodes N]
+ *   tsx scripts/up.ts [--demo] [--exit] [--exit-on-failure] [--nodes N]
  *
  * One PostgreSQL (embedded in <state>/pgdata, or DATABASE_URL) migrated once, its URL handed to every program;
  * secrets generated once into <state>/secrets.env (0600); then the control plane, the user gateway and one node
@@ -24,10 +24,13 @@ import { localUrl, readSettings, repoRoot, runFile, SettingsError, type UpSettin
  * container), then the control plane and gateway, then PostgreSQL; a second Ctrl-C kills everything at once.
  * The three programs run from their bundles (scripts/bundle.ts, rebuilt first when a source changed) with plain node,
  * which halves their memory; CYNODE_UP_FROM_SOURCE=1 runs src/<program>/main.ts through tsx instead.
+ * A node that fails (its node manager exits) is reported and the rest stays up, `/readyz` saying why the system is
+ * not ready; `--exit-on-failure` (and `--demo`, `--exit`) stop everything instead, as any other program's exit does.
  * Environment: see docs/cli.md ("just up").
  */
 
-const USAGE = "usage: tsx scripts/up.ts [--demo] [--exit] [--nodes N]"
+const USAGE = "usage: tsx scripts/up.ts [--demo] [--exit] [--exit-on-failure] [--nodes N]"
+const FLAGS = ["--demo", "--exit", "--exit-on-failure"]
 
 /**
  * `--nodes N` (default 1): node i (1-based) is slug `<slug>` for the first, `<slug>-<i>` after, worker port
@@ -100,13 +103,13 @@ const prepareBundles = (settings: UpSettings) =>
 const entry = (settings: UpSettings, program: BundledProgram) =>
   settings.fromSource ? `src/${program}/main.ts` : path.relative(repoRoot, bundleFile(program))
 
-/** Fails when any child exits: the system is incomplete. */
+/** Fails when any child exits: the system is incomplete. (raceAll ends at the first success, so exits succeed.) */
 const anyExit = (children: ReadonlyArray<Child>): Effect.Effect<never, UpFailed> =>
-  Effect.raceAll(children.map((child) =>
-    Deferred.await(child.exited).pipe(
-      Effect.flatMap((code) => Effect.fail(new UpFailed(`${child.name} exited (${code}) unexpectedly (its output is above); last lines:\n${child.tail(3)}`)))
+  Effect.raceAll(children.map((child) => Deferred.await(child.exited).pipe(Effect.map((code) => ({ child, code }))))).pipe(
+    Effect.flatMap(({ child, code }) =>
+      Effect.fail(new UpFailed(`${child.name} exited (${code}) unexpectedly (its output is above); last lines:\n${child.tail(3)}`))
     )
-  ))
+  )
 
 /** Runs `effect` while watching the children. */
 const supervised = <A, E>(children: ReadonlyArray<Child>, effect: Effect.Effect<A, E>) =>
@@ -138,6 +141,35 @@ const waitReady = (endpoints: ReadonlyArray<{ readonly name: string; readonly ur
       yield* Effect.sleep("500 millis")
     }
   })
+
+/** Polls `/healthz` until every URL answers 200 (the process serves, ready or not). */
+const waitAnswering = (urls: ReadonlyArray<string>, timeoutMs: number) =>
+  Effect.gen(function*() {
+    const started = Date.now()
+    for (;;) {
+      const answers = yield* Effect.all(urls.map((url) => probe(`${url}/healthz`)), { concurrency: "unbounded" })
+      if (answers.every((a) => a.status === 200)) return
+      if (Date.now() - started > timeoutMs) return yield* Effect.fail(new UpFailed(`${urls.join(" and ")} did not answer in ${timeoutMs / 1000} s`))
+      yield* Effect.sleep("300 millis")
+    }
+  })
+
+/**
+ * Reports a node manager's exit once, with what `/readyz` now says, and completes `failed`: the control plane and the
+ * gateway stay up.
+ */
+const reportNodeFailure = (node: Child, controlPlaneUrl: string, failed: Deferred.Deferred<string>) =>
+  Deferred.await(node.exited).pipe(
+    Effect.flatMap((code) =>
+      Effect.gen(function*() {
+        yield* Effect.sleep("1 second") // the control plane notices the node's absence in its own time
+        const readiness = yield* probe(`${controlPlaneUrl}/readyz`)
+        yield* say(`✗ the node failed: ${node.name} exited (${code}); the control plane and the user gateway stay up ` +
+          `(/readyz: ${readiness.body || readiness.status}). Last lines:\n${node.tail(3)}`)
+        yield* Deferred.succeed(failed, code)
+      })
+    )
+  )
 
 const readReport = (child: Child) =>
   Effect.async<{ readonly url: string; readonly source: string }, UpFailed>((resume) => {
@@ -204,7 +236,7 @@ const forceOnSecondSignal = (children: ReadonlyArray<Child>) => {
 
 const program = (
   settings: UpSettings,
-  flags: { readonly demo: boolean; readonly exit: boolean; readonly nodes: number },
+  flags: { readonly demo: boolean; readonly exit: boolean; readonly exitOnFailure: boolean; readonly nodes: number },
   scope: Scope.Scope
 ) =>
   Effect.gen(function*() {
@@ -265,8 +297,9 @@ const program = (
       ...shared,
       USER_GATEWAY_LISTEN_ADDR: `${settings.bindHost}:${settings.gatewayPort}`
     }, 20_000)
+    const nodeChildren: Array<Child> = []
     for (const node of nodes) {
-      yield* start(nodes.length === 1 ? "node-manager" : `node ${node.slug}`, entry(settings, "node-manager"), {
+      const nodeChild = yield* start(nodes.length === 1 ? "node-manager" : `node ${node.slug}`, entry(settings, "node-manager"), {
         CYNODE_ORCHESTRATOR_URL: controlPlaneUrl,
         CYNODE_NODE_REGISTRATION_PSK: Redacted.value(secrets.NODE_REGISTRATION_PSK),
         CYNODE_NODE_SLUG: node.slug,
@@ -276,17 +309,36 @@ const program = (
         CYNODE_OLLAMA_CONTAINER_NAME: `cynode-ollama-${node.slug}`,
         ...(node.inference ? {} : { CYNODE_INFERENCE_MODE: "disabled" })
       }, 45_000)
+      nodeChildren.push(nodeChild)
     }
     // Who is running, for tools and the e2e suite (which checks afterwards that every one of them is gone).
     yield* Effect.sync(() =>
       fs.writeFileSync(runFile(settings), JSON.stringify({ pid: process.pid, children: children.map(({ name, pid }) => ({ name, pid })) }) + "\n")
     )
 
-    yield* supervised(children, waitReady([
-      { name: "control plane", url: controlPlaneUrl },
-      { name: "user gateway", url: gatewayUrl },
-      ...nodes.map((n) => ({ name: `worker API ${n.slug}`, url: localUrl(settings, n.workerPort) }))
-    ], settings.readyTimeoutMs))
+    // Left running, the system outlives a failed node: its exit is reported, not fatal. A demo or a one-shot start
+    // needs its nodes, so there (and with --exit-on-failure) a node's exit ends everything, as any program's does.
+    const nodeFatal = flags.exitOnFailure || flags.demo || flags.exit
+    const watched = nodeFatal ? children : children.filter((c) => !nodeChildren.includes(c))
+    const nodeFailed = yield* Deferred.make<string>()
+    if (!nodeFatal) {
+      for (const nodeChild of nodeChildren) yield* Effect.forkIn(reportNodeFailure(nodeChild, controlPlaneUrl, nodeFailed), scope)
+    }
+
+    const ready = yield* supervised(watched, Effect.raceFirst(
+      waitReady([
+        { name: "control plane", url: controlPlaneUrl },
+        { name: "user gateway", url: gatewayUrl },
+        ...nodes.map((n) => ({ name: `worker API ${n.slug}`, url: localUrl(settings, n.workerPort) }))
+      ], settings.readyTimeoutMs).pipe(Effect.as(true)),
+      Deferred.await(nodeFailed).pipe(Effect.as(false))
+    ))
+    if (!ready) {
+      yield* supervised(watched, waitAnswering([controlPlaneUrl, gatewayUrl], settings.readyTimeoutMs))
+      yield* say(`\nCyNode is up without a failed node (${elapsed(started)}): not ready until it runs again; the control ` +
+        `plane and the user gateway answer at ${controlPlaneUrl} and ${gatewayUrl}. Stop with Ctrl-C.`)
+      return yield* supervised(watched, Effect.never)
+    }
     yield* say(summary(settings, elapsed(started), db.source, nodes))
 
     if (flags.demo) {
@@ -298,7 +350,7 @@ const program = (
       }))
     }
     if (flags.exit) return
-    yield* supervised(children, Effect.never)
+    yield* supervised(watched, Effect.never)
   })
 
 const stopAll = (settings: UpSettings, nodes: number, scope: Scope.CloseableScope) =>
@@ -326,7 +378,7 @@ const main = Effect.gen(function*() {
     return 2
   }
   const args = parsed.rest
-  const unknown = args.filter((arg) => arg !== "--demo" && arg !== "--exit")
+  const unknown = args.filter((arg) => !FLAGS.includes(arg))
   if (unknown.length > 0) {
     yield* Effect.sync(() => process.stderr.write(`error: unknown argument ${unknown.join(" ")}\n${USAGE}\n`))
     return 2
@@ -339,7 +391,12 @@ const main = Effect.gen(function*() {
     yield* Effect.sync(() => process.stderr.write(`error: ${settings.left.message}\n`))
     return 2
   }
-  const flags = { demo: args.includes("--demo"), exit: args.includes("--exit"), nodes: parsed.count }
+  const flags = {
+    demo: args.includes("--demo"),
+    exit: args.includes("--exit"),
+    exitOnFailure: args.includes("--exit-on-failure"),
+    nodes: parsed.count
+  }
   const outcome = yield* Effect.acquireUseRelease(
     Scope.make(),
     (scope) => program(settings.right, flags, scope),

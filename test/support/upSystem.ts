@@ -38,6 +38,8 @@ export interface UpOptions {
   /** Variables passed through from this process when set. */
   readonly passThrough?: ReadonlyArray<string>
   readonly readyTimeoutMs?: number
+  /** Command-line flags for up.ts (`--exit-on-failure`, …). */
+  readonly args?: ReadonlyArray<string>
 }
 
 export const startUpSystem = async (options: UpOptions): Promise<UpSystem> => {
@@ -56,7 +58,7 @@ export const startUpSystem = async (options: UpOptions): Promise<UpSystem> => {
     })
   const started = performance.now()
   const preloads = (options.preloads ?? []).flatMap((p) => ["--import", p])
-  const child = spawn(process.execPath, ["--import", "tsx", ...preloads, "scripts/up.ts"], {
+  const child = spawn(process.execPath, ["--import", "tsx", ...preloads, "scripts/up.ts", ...(options.args ?? [])], {
     cwd: repoRoot,
     // Only what a user's shell would give it, plus the ports and directory chosen here.
     env: {
