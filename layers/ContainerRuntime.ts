@@ -162,6 +162,20 @@ export const DEFAULT_MAX_OUTPUT_BYTES = 262_144
 const LIBPOD = "/v4.0.0/libpod"
 const WAIT_INTERVAL = "20ms"
 const DRAIN_TIMEOUT = Duration.seconds(2)
+/**
+ * Every bounded engine call's limit: an engine that hangs (restarting, overloaded) must not hold a job forever.
+ * Long-lived calls (wait, attach, logs, pull) are bounded by their callers instead.
+ */
+const CALL_TIMEOUT = Duration.seconds(30)
+/** Safe to repeat (reads, stop, kill, remove): retried on a dead connection or a 5xx, with backoff, for about 30 s. */
+const RETRY_SCHEDULE = Schedule.exponential("100 millis", 2).pipe(
+  Schedule.union(Schedule.spaced("2 seconds")),
+  Schedule.upTo("30 seconds")
+)
+
+/** An engine that is down or answered 5xx may answer the same call next time; 4xx answers are final. */
+const transient = (e: { readonly _tag: string }) =>
+  e._tag === "RuntimeUnavailable" || (e._tag === "ContainerFailed" && ((e as ContainerFailed).status === 0 || (e as ContainerFailed).status >= 500))
 
 const EngineVersionAnswer = Schema.Struct({
   Version: Schema.String,
@@ -198,11 +212,30 @@ export const make = (options: DiscoveryOptions): Effect.Effect<ContainerRuntimeS
     const url = endpointUrl(endpoint)
     const docker = dockerFor(endpoint)
 
-    const engineCall = <A, E>(operation: string, onError: (e: unknown) => E, f: (signal: AbortSignal) => Promise<A>) =>
-      Effect.tryPromise({ try: f, catch: onError }).pipe(Effect.withSpan(`ContainerRuntime.${operation}`))
+    const timedOut = (operation: string) =>
+      new RuntimeUnavailable({
+        message: `the container engine at ${url} did not answer ${operation} within ${Duration.format(CALL_TIMEOUT)}`,
+        tried: [url]
+      })
+
+    /** One engine call; bounded unless `unbounded` (the call's own caller bounds it), aborted on interruption. */
+    const engineCall = <A, E>(
+      operation: string,
+      onError: (e: unknown) => E,
+      f: (signal: AbortSignal) => Promise<A>,
+      unbounded = false
+    ) =>
+      Effect.tryPromise({ try: f, catch: onError }).pipe(
+        (call) => unbounded ? call : Effect.timeoutFail(call, { duration: CALL_TIMEOUT, onTimeout: () => timedOut(operation) }),
+        Effect.withSpan(`ContainerRuntime.${operation}`)
+      )
+
+    /** For calls that are safe to repeat. */
+    const retried = <A, E extends { readonly _tag: string }, R>(effect: Effect.Effect<A, E, R>) =>
+      Effect.retry(effect, { schedule: RETRY_SCHEDULE, while: transient })
 
     const json = <A, I>(operation: string, path: string, schema: Schema.Schema<A, I>) =>
-      engineCall(operation, engineError(operation, url), (signal) => call(endpoint, { method: "GET", path, signal })).pipe(
+      retried(engineCall(operation, engineError(operation, url), (signal) => call(endpoint, { method: "GET", path, signal }))).pipe(
         Effect.flatMap((body) => decodeJson(schema)(body.toString("utf8"))),
         Effect.catchTag("ParseError", (e) => Effect.fail(engineError(operation, url)(e)))
       )
@@ -305,9 +338,9 @@ export const make = (options: DiscoveryOptions): Effect.Effect<ContainerRuntimeS
       )
 
     const inspect = (id: string) =>
-      engineCall("inspect", containerError("inspect", id, url), (abortSignal) =>
+      retried(engineCall("inspect", containerError("inspect", id, url), (abortSignal) =>
         docker.getContainer(id).inspect({ abortSignal })
-      ).pipe(
+      )).pipe(
         Effect.map(
           (raw): ContainerDetails => ({
             id: raw.Id,
@@ -336,7 +369,7 @@ export const make = (options: DiscoveryOptions): Effect.Effect<ContainerRuntimeS
 
     const wait = (id: string) =>
       engineCall("wait", containerError("wait", id, url), (signal) =>
-        call(endpoint, { method: "POST", path: waitPath(id), signal })
+        call(endpoint, { method: "POST", path: waitPath(id), signal }), true
       ).pipe(
         Effect.flatMap((body) => Schema.decodeUnknown(exitCodeOf)(body.toString("utf8"))),
         Effect.catchTag("ParseError", (e) => Effect.fail(containerError("wait", id, url)(e)))
@@ -361,23 +394,23 @@ export const make = (options: DiscoveryOptions): Effect.Effect<ContainerRuntimeS
       engineCall("logs", containerError("logs", id, url), async (signal) => {
         const stream = await open(endpoint, { method: "GET", path: `${containerPath(id)}/logs?stdout=1&stderr=1`, signal })
         return readFramed(stream, caps).closed
-      })
+      }, true)
 
     // 304 = already stopped (Docker); a kill of a container that is not running is a 409 on both engines.
     const alreadyStopped = (e: OnContainer) => e._tag === "ContainerFailed" && e.status === 304
 
     const kill = (id: string, signal = "SIGKILL") =>
-      engineCall("kill", containerError("kill", id, url), (abortSignal) =>
+      retried(engineCall("kill", containerError("kill", id, url), (abortSignal) =>
         docker.getContainer(id).kill({ signal, abortSignal })
-      ).pipe(
+      )).pipe(
         Effect.asVoid,
         Effect.catchIf(alreadyStopped, () => Effect.void)
       )
 
     const stop = (id: string, grace: Duration.DurationInput = "2 seconds") =>
-      engineCall("stop", containerError("stop", id, url), (abortSignal) =>
+      retried(engineCall("stop", containerError("stop", id, url), (abortSignal) =>
         docker.getContainer(id).stop({ t: Math.ceil(Duration.toSeconds(Duration.decode(grace))), abortSignal })
-      ).pipe(Effect.asVoid, Effect.catchIf(alreadyStopped, () => Effect.void))
+      )).pipe(Effect.asVoid, Effect.catchIf(alreadyStopped, () => Effect.void))
 
     const remove = (id: string) =>
       engineCall("remove", containerError("remove", id, url), (abortSignal) =>
@@ -385,13 +418,13 @@ export const make = (options: DiscoveryOptions): Effect.Effect<ContainerRuntimeS
       ).pipe(Effect.asVoid, Effect.catchTag("ContainerNotFound", () => Effect.void))
 
     const listByLabel = (labels: Readonly<Record<string, string>>) =>
-      engineCall("listByLabel", engineError("listByLabel", url), (abortSignal) =>
+      retried(engineCall("listByLabel", engineError("listByLabel", url), (abortSignal) =>
         docker.listContainers({
           all: true,
           filters: { label: Object.entries(managedLabels(labels)).map(([k, v]) => `${k}=${v}`) },
           abortSignal
         })
-      ).pipe(
+      )).pipe(
         Effect.map((list) =>
           list.map(
             (c): ContainerSummary => ({
@@ -405,9 +438,23 @@ export const make = (options: DiscoveryOptions): Effect.Effect<ContainerRuntimeS
         )
       )
 
-    // After the attach stream closed: normally one inspect already shows the exit code.
+    // After the attach stream closed: normally one inspect already shows the exit code. The stream also closes when
+    // the engine's connection breaks (the engine restarting) while the container runs on: then inspect is polled
+    // with backoff until it shows the exit, and the engine's own wait is used as soon as it answers again.
     const exitCodeAfterOutputClosed = (id: string) =>
-      inspect(id).pipe(Effect.flatMap((d) => (d.running ? wait(id) : Effect.succeed(d.exitCode))))
+      inspect(id).pipe(Effect.flatMap((d) => (d.running ? Effect.raceFirst(retried(wait(id)), polledExit(id)) : Effect.succeed(d.exitCode))))
+
+    /** Inspect with backoff until the container is no longer running: the exit signal recovered when it was lost. */
+    const polledExit = (id: string): Effect.Effect<number, OnContainer> =>
+      Effect.gen(function*() {
+        let delay = 250
+        for (;;) {
+          yield* Effect.sleep(Duration.millis(delay))
+          delay = Math.min(delay * 2, 2000)
+          const details = yield* inspect(id).pipe(Effect.asSome, Effect.catchIf(transient, () => Effect.succeedNone))
+          if (Option.isSome(details) && !details.value.running) return details.value.exitCode
+        }
+      })
 
     const removeReliably = (id: string) =>
       remove(id).pipe(
@@ -427,10 +474,11 @@ export const make = (options: DiscoveryOptions): Effect.Effect<ContainerRuntimeS
           const attachment = yield* attach(id, caps)
           const startedAt = new Date()
           yield* start(id)
-          const finished = yield* attachment.closed.pipe(
-            Effect.zipRight(exitCodeAfterOutputClosed(id)),
-            Effect.timeoutOption(runOptions.timeout)
-          )
+          // The attach stream's end is the prompt exit signal; the inspect poll beside it recovers a lost one.
+          const finished = yield* Effect.raceFirst(
+            attachment.closed.pipe(Effect.zipRight(exitCodeAfterOutputClosed(id))),
+            polledExit(id)
+          ).pipe(Effect.timeoutOption(runOptions.timeout))
           const exitCode = yield* Option.match(finished, {
             onSome: Effect.succeed,
             onNone: () =>
