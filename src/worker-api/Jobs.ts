@@ -65,6 +65,9 @@ const CANCEL_WAIT = Duration.seconds(15)
 const REAP_INTERVAL = Duration.minutes(1)
 const MAX_REMEMBERED_LEASES = 100_000
 const SWEEP_INTERVAL = Duration.hours(1)
+/** A final record write that failed (a disk filling up, a hiccup) is tried again for about 3 s. */
+const RECORD_RETRY = Schedule.exponential("100 millis", 2).pipe(Schedule.intersect(Schedule.recurs(5)))
+const UNSAVED_RETRY_INTERVAL = Duration.seconds(2)
 
 const isUnavailable = (e: { readonly _tag: string }) => e._tag === "RuntimeUnavailable"
 
@@ -152,6 +155,8 @@ export const make = Effect.gen(function*() {
   const state = yield* WorkerState
   const fibers = yield* FiberSet.make<RunJobResponse>()
   const active = new Map<string, ActiveJob>()
+  /** Finished jobs whose record could not be written: answered from here, so a result is never lost to the disk. */
+  const unsaved = new Map<string, RunJobResponse>()
   const cap = settings.maxOutputBytes
   /** The newest lease seen per job (sends and status questions), oldest entries dropped past the bound. */
   const leases = new Map<string, number>()
@@ -219,8 +224,15 @@ export const make = Effect.gen(function*() {
       ),
       Effect.tap((response) =>
         writeRecord(settings.mountRoot, response).pipe(
-          Effect.tapError((e) => Effect.logError("cannot store a job result", e.message)),
-          Effect.ignore
+          Effect.retry({ schedule: RECORD_RETRY }),
+          Effect.catchAll((e) =>
+            Effect.gen(function*() {
+              unsaved.set(request.job_id, response)
+              yield* state.markUnhealthy(`job records cannot be written under the mount root (${e.message})`)
+              yield* Effect.logError("cannot store a job result; it is answered from memory and the node reports itself unhealthy")
+                .pipe(Effect.annotateLogs("reason", e.message))
+            })
+          )
         )
       ),
       Effect.tap((response) => Deferred.succeed(entry.done, response)),
@@ -259,6 +271,9 @@ export const make = Effect.gen(function*() {
 
   const run = (request: RunJobRequest): Effect.Effect<RunJobResponse, RunError> =>
     Effect.gen(function*() {
+      // A finished job kept in memory is answered even while unhealthy: it is the answer, nothing runs again.
+      const kept = unsaved.get(request.job_id)
+      if (kept !== undefined) return kept
       const readiness = yield* state.acceptingJobs
       if (!readiness.ok) return yield* Effect.fail(new ServiceUnavailable({ detail: readiness.reason }))
       const newer = noteLease(request.job_id, request.lease_seq)
@@ -318,6 +333,8 @@ export const make = Effect.gen(function*() {
           started_at: entry.startedAt
         } satisfies JobStatus
       }
+      const kept = unsaved.get(jobId)
+      if (kept !== undefined) return kept as JobStatus
       const stored = yield* readRecord(settings.mountRoot, jobId)
       return yield* Option.match(stored, {
         onNone: () => Effect.fail(new NotFound({ detail: `job ${jobId} is not known on this node` })),
@@ -364,6 +381,17 @@ export const make = Effect.gen(function*() {
     Effect.repeat(Schedule.spaced(SWEEP_INTERVAL)),
     Effect.forkScoped
   )
+
+  // Results kept in memory are written as soon as the disk takes them again; then the node is healthy again.
+  yield* Effect.suspend(() =>
+    unsaved.size === 0
+      ? Effect.void
+      : Effect.forEach([...unsaved.values()], (response) =>
+        writeRecord(settings.mountRoot, response).pipe(
+          Effect.tap(() => Effect.sync(() => unsaved.delete(response.job_id))),
+          Effect.ignore
+        )).pipe(Effect.zipRight(Effect.suspend(() => unsaved.size === 0 ? state.markHealthy : Effect.void)))
+  ).pipe(Effect.repeat(Schedule.spaced(UNSAVED_RETRY_INTERVAL)), Effect.forkScoped)
 
   return { run, status, cancel, shutdown, activeCount: Effect.sync(() => active.size) } satisfies JobsShape
 })

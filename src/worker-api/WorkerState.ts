@@ -17,6 +17,12 @@ export interface WorkerStateShape {
   readonly setToken: (token: WorkerToken) => Effect.Effect<void>
   readonly markReady: Effect.Effect<void>
   readonly markNotReady: Effect.Effect<void>
+  /**
+   * A finished job's record could not be written (a full disk): no new job is accepted and `/readyz` says why, until
+   * `markHealthy` (every record that was kept in memory has been written since).
+   */
+  readonly markUnhealthy: (reason: string) => Effect.Effect<void>
+  readonly markHealthy: Effect.Effect<void>
   /** Shutting down: readiness goes to 503 and no job is accepted any more. */
   readonly close: Effect.Effect<void>
   /** Marked ready and not closing (the request path; no probes). */
@@ -36,12 +42,15 @@ export const make = (initialToken: WorkerToken) =>
     const check = yield* Ref.make(makeBearerCheck(initialToken))
     const ready = yield* Ref.make(false)
     const closing = yield* Ref.make(false)
+    const unhealthy = yield* Ref.make<string | undefined>(undefined)
     // The ping result is cached, so probes hammering /readyz never hammer the engine.
     const runtimeUp = yield* runtime.ping.pipe(Effect.isSuccess, Effect.cachedWithTTL(PING_CACHE))
 
     const acceptingJobs = Effect.gen(function*() {
       if (yield* Ref.get(closing)) return { ok: false, reason: "shutting down" } as const
       if (!(yield* Ref.get(ready))) return { ok: false, reason: "not ready: the node configuration is not applied yet" } as const
+      const broken = yield* Ref.get(unhealthy)
+      if (broken !== undefined) return { ok: false, reason: `unhealthy: ${broken}` } as const
       return { ok: true } as const
     })
 
@@ -59,6 +68,8 @@ export const make = (initialToken: WorkerToken) =>
       setToken: (token) => Ref.set(check, makeBearerCheck(token)),
       markReady: Ref.set(ready, true),
       markNotReady: Ref.set(ready, false),
+      markUnhealthy: (reason) => Ref.set(unhealthy, reason),
+      markHealthy: Ref.set(unhealthy, undefined),
       close: Ref.set(closing, true),
       acceptingJobs,
       readiness

@@ -250,6 +250,33 @@ describe("Worker API (in-process, real engine)", () => {
       expect(final.json).toMatchObject({ status: "completed", exit_code: 0, stdout: "done\n" })
     }), 30_000)
 
+  it.scopedLive("a final record that cannot be written is answered from memory and the node reports itself unhealthy", () =>
+    Effect.gen(function*() {
+      const worker = yield* startWorker()
+      const answer = yield* Effect.fork(run(worker.base, sandboxJob("unsaved-1", "sleep 1; echo kept")))
+      yield* poll(call(worker.base, "/v1/worker/jobs/unsaved-1", { headers: auth }), (a) => a.status === 200)
+      // A directory where the record's temporary file goes: every write of the final record fails.
+      const blocker = join(worker.settings.mountRoot, "unsaved-1", "job.json.tmp")
+      yield* poll(Effect.sync(() => existsSync(join(worker.settings.mountRoot, "unsaved-1", "job.json"))), (written) => written)
+      mkdirSync(blocker)
+      const response = yield* answer.await.pipe(Effect.flatten)
+      expect(response.json).toMatchObject({ status: "completed", stdout: "kept\n" })
+      const status = yield* call(worker.base, "/v1/worker/jobs/unsaved-1", { headers: auth })
+      expect(status.json).toMatchObject({ status: "completed", stdout: "kept\n" })
+      const again = yield* run(worker.base, sandboxJob("unsaved-1", "echo must not run twice"))
+      expect(again.json).toMatchObject({ status: "completed", stdout: "kept\n" })
+      const unhealthy = yield* call(worker.base, "/readyz")
+      expect(unhealthy.status).toBe(503)
+      expect(unhealthy.json.text).toContain("unhealthy: job records cannot be written")
+      const refused = yield* run(worker.base, sandboxJob("unsaved-2", "echo refused while unhealthy"))
+      expect(refused.status).toBe(503)
+      // Once the record can be written, the kept result is stored and the node is healthy again.
+      rmSync(blocker, { recursive: true })
+      const healthy = yield* poll(call(worker.base, "/readyz"), (a) => a.status === 200)
+      expect(healthy.status).toBe(200)
+      expect(JSON.parse(readFileSync(join(worker.settings.mountRoot, "unsaved-1", "job.json"), "utf8"))).toMatchObject({ status: "completed" })
+    }), 40_000)
+
   it.scopedLive("refuses images outside the allowlist and reports a missing one as 422", () =>
     Effect.gen(function*() {
       const worker = yield* startWorker({ allowedImages: [IMAGE, "localhost/cynode-missing:none"] })
