@@ -54,6 +54,9 @@ const run = async (world: World) => {
     }
     await page.getByRole("row").filter({ hasText: "alice" }).waitFor()
     await shoot(page, `users-${size}`)
+    await page.getByRole("link", { name: "Nodes" }).click()
+    await page.getByRole("row").filter({ hasText: world.system.nodeSlug }).getByText("active", { exact: true }).waitFor()
+    await shoot(page, `nodes-${size}`)
     await context.close()
   }
 }

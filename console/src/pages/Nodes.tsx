@@ -49,7 +49,8 @@ export const NodesPage = () => {
           ...node.labels
         ].filter((s) => s !== undefined).join(" · ") || <span className="muted">—</span>}
       </td>
-      <td data-label="Actions" className="actions">
+      <td data-label="Actions">
+        <div className="actions">
         {node.admin_state === "enabled" ? (
           <>
             <button type="button" disabled={busy} aria-label={`Drain ${node.node_slug}`}
@@ -67,6 +68,7 @@ export const NodesPage = () => {
             Enable
           </button>
         )}
+        </div>
       </td>
     </tr>
   )

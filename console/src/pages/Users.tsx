@@ -52,7 +52,8 @@ export const UsersPage = ({ self }: { readonly self: string }) => {
           {user.is_active ? "active" : "disabled"}
         </span>
       </td>
-      <td data-label="Actions" className="actions">
+      <td data-label="Actions">
+        <div className="actions">
         {user.is_active ? (
           <button
             type="button"
@@ -81,6 +82,7 @@ export const UsersPage = ({ self }: { readonly self: string }) => {
         >
           Revoke sessions
         </button>
+        </div>
       </td>
     </tr>
   )
