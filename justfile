@@ -73,8 +73,18 @@ bench *args: _runtime images
 validate-feature-files:
     cucumber-js --dry-run --format summary
 
+# Fault injection on the real programs (own ports, database and Podman service): kill -9 of a control plane, of the
+# node's worker, of the Podman service, a full workspace disk, 1,000 tasks 50 at a time; prints a table per scenario.
+# `just faults --quick` is the CI-sized run; name scenarios to run only those.
+faults *args: _runtime images
+    tsx test/faults/run.ts {{args}}
+
+# The CI-sized fault run (a few minutes).
+faults-quick: _runtime images
+    tsx test/faults/run.ts --quick
+
 # Everything CI checks.
-ci: typecheck lint validate-feature-files images test test-bdd e2e console-test
+ci: typecheck lint validate-feature-files images test test-bdd e2e console-test faults-quick
 
 # Ensure a container API service answers (starts a podman service when none does).
 _runtime:

@@ -133,7 +133,10 @@ export class DispatchWorld {
   }
 
   /** Writes the token file (the delivered token unless told otherwise), then starts the real Worker API. */
-  async startWorker(slug: string, options: { readonly token?: string; readonly maxConcurrency?: number } = {}) {
+  async startWorker(
+    slug: string,
+    options: { readonly token?: string; readonly maxConcurrency?: number; readonly env?: Record<string, string> } = {}
+  ) {
     const node = this.node(slug)
     writeFileSync(node.tokenFile, `${options.token ?? node.deliveredToken}\n`, { mode: 0o600 })
     node.program = startProgram("worker-api", {
@@ -142,7 +145,8 @@ export class DispatchWorld {
       CYNODE_WORKER_LISTEN_ADDR: node.url.replace("http://", ""),
       CYNODE_STATE_DIR: join(this.dir, slug),
       CYNODE_SANDBOX_MOUNT_ROOT: node.mountRoot,
-      CYNODE_SANDBOX_MAX_CONCURRENCY: String(options.maxConcurrency ?? 4)
+      CYNODE_SANDBOX_MAX_CONCURRENCY: String(options.maxConcurrency ?? 4),
+      ...options.env
     })
     await waitForHttp(node.program, `${node.url}/readyz`)
   }
