@@ -13,7 +13,7 @@ import {
   type ContainerFailed,
   type ContainerNotFound
 } from "./container/errors.ts"
-import type { CapturedOutput } from "./container/frames.ts"
+import type { CapturedOutput, OutputListener } from "./container/frames.ts"
 import { readFramed, type OutputCaps, type OutputReader } from "./container/output.ts"
 import type { PodmanService } from "./container/podmanService.ts"
 import { managedLabels, toCreateOptions, type ContainerSpec } from "./container/spec.ts"
@@ -31,7 +31,7 @@ import { managedLabels, toCreateOptions, type ContainerSpec } from "./container/
 
 export { ContainerConflict, ContainerFailed, ContainerNotFound, ImageMissing, RuntimeUnavailable } from "./container/errors.ts"
 export type { ContainerError } from "./container/errors.ts"
-export type { CapturedOutput } from "./container/frames.ts"
+export type { CapturedOutput, OutputListener, OutputStreamName } from "./container/frames.ts"
 export type { OutputCaps } from "./container/output.ts"
 export type { ContainerSpec, PortPublish } from "./container/spec.ts"
 export { MANAGED_LABEL } from "./container/spec.ts"
@@ -139,8 +139,11 @@ export interface ContainerRuntimeShape {
   readonly start: (id: string) => Effect.Effect<void, OnStart>
   /** Waits until the container has exited; returns its exit code. */
   readonly wait: (id: string) => Effect.Effect<number, OnContainer>
-  /** Attaches to stdout/stderr (call before `start` to see everything); the connection closes with the scope. */
-  readonly attach: (id: string, caps: OutputCaps) => Effect.Effect<Attachment, OnStart, Scope.Scope>
+  /**
+   * Attaches to stdout/stderr (call before `start` to see everything); the connection closes with the scope.
+   * `listener` sees each kept piece of output as it arrives.
+   */
+  readonly attach: (id: string, caps: OutputCaps, listener?: OutputListener) => Effect.Effect<Attachment, OnStart, Scope.Scope>
   /** The output so far (not following), demultiplexed and capped. Needs the engine's default log driver. */
   readonly logs: (id: string, caps: OutputCaps) => Effect.Effect<CapturedOutput, OnContainer>
   readonly kill: (id: string, signal?: string) => Effect.Effect<void, OnContainer>
@@ -375,11 +378,11 @@ export const make = (options: DiscoveryOptions): Effect.Effect<ContainerRuntimeS
         Effect.catchTag("ParseError", (e) => Effect.fail(containerError("wait", id, url)(e)))
       )
 
-    const attach = (id: string, caps: OutputCaps) =>
+    const attach = (id: string, caps: OutputCaps, listener?: OutputListener) =>
       Effect.acquireRelease(
         engineCall("attach", startError("attach", id, url), (signal) =>
           upgrade(endpoint, { method: "POST", path: `${containerPath(id)}/attach?stream=1&stdout=1&stderr=1`, signal })
-        ).pipe(Effect.map((stream) => readFramed(stream, caps))),
+        ).pipe(Effect.map((stream) => readFramed(stream, caps, listener))),
         (reader) => Effect.sync(() => reader.close())
       ).pipe(
         Effect.map(

@@ -116,3 +116,24 @@ export const TaskLogs = Schema.Struct({
   stderr: Schema.String
 }).annotations({ identifier: "TaskLogs" })
 export type TaskLogs = typeof TaskLogs.Type
+
+/**
+ * `GET /v1/tasks/{id}/logs?follow=true` answers `text/event-stream`. Events: `stdout` and `stderr` (id = the resume
+ * point, data = `LogChunkData` JSON), then one `end` (data = `LogEndData` JSON) when the task is over; comment lines
+ * keep the connection alive. `Last-Event-ID: <id>` resumes after that event.
+ */
+export const LogsFollowParams = Schema.Struct({
+  stream: Schema.optional(LogStream),
+  follow: Schema.optional(Schema.BooleanFromString)
+})
+export const LogsFollowHeaders = Schema.Struct({
+  "last-event-id": Schema.optional(Schema.NumberFromString.pipe(Schema.int(), Schema.nonNegative()))
+})
+export const LOG_EVENT_CONTENT_TYPE = "text/event-stream"
+export const LogChunkData = Schema.Struct({ text: Schema.String }).annotations({ identifier: "LogChunkData" })
+export const LogEndData = Schema.Struct({
+  status: TaskStatus,
+  /** The last job's exit code; null when no process ran (a dispatch failure, a cancel before start). */
+  exit_code: Schema.NullOr(Schema.Int)
+}).annotations({ identifier: "LogEndData" })
+export type LogEndData = typeof LogEndData.Type

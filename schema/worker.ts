@@ -125,3 +125,24 @@ export type RunningJob = typeof RunningJob.Type
 /** `GET /v1/worker/jobs/{job_id}`, and the content of `<mount_root>/<job_id>/job.json`. */
 export const JobStatus = Schema.Union(RunningJob, RunJobResponse).pipe(Schema.annotations({ identifier: "JobStatus" }))
 export type JobStatus = typeof JobStatus.Type
+
+/**
+ * One line of `GET /v1/worker/jobs/{job_id}/output` (NDJSON, `application/x-ndjson`): a piece of live output with
+ * its sequence number (1, 2, … per job run; ask again with `after` to resume), or the last line, `{"end": true}`,
+ * once the job's output is complete. Empty lines are keep-alives. Each `text` is whole UTF-8: a code point split
+ * across reads waits for its remaining bytes.
+ */
+export const OutputStreamName = Schema.Literal("stdout", "stderr")
+export const OutputChunkLine = Schema.Struct({
+  seq: Schema.Int.pipe(Schema.positive()),
+  stream: OutputStreamName,
+  text: Schema.String
+}).pipe(Schema.annotations({ identifier: "OutputChunkLine" }))
+export type OutputChunkLine = typeof OutputChunkLine.Type
+export const OutputEndLine = Schema.Struct({ end: Schema.Literal(true) }).pipe(Schema.annotations({ identifier: "OutputEndLine" }))
+export const OutputLine = Schema.Union(OutputChunkLine, OutputEndLine)
+export type OutputLine = typeof OutputLine.Type
+
+export const OutputParams = Schema.Struct({
+  after: Schema.optional(Schema.NumberFromString.pipe(Schema.int(), Schema.nonNegative()))
+})

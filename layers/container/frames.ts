@@ -13,13 +13,15 @@ export class CappedSink {
 
   constructor(readonly cap: number) {}
 
-  write(bytes: Uint8Array): void {
+  /** Returns the part kept (a copy), or undefined when the cap dropped all of it. */
+  write(bytes: Uint8Array): Uint8Array | undefined {
     this.total += bytes.length
     const room = this.cap - this.kept
-    if (room <= 0 || bytes.length === 0) return
-    const part = bytes.length <= room ? bytes : bytes.subarray(0, room)
-    this.chunks.push(Uint8Array.from(part))
+    if (room <= 0 || bytes.length === 0) return undefined
+    const part = Uint8Array.from(bytes.length <= room ? bytes : bytes.subarray(0, room))
+    this.chunks.push(part)
     this.kept += part.length
+    return part
   }
 
   get truncated(): boolean {
@@ -43,6 +45,11 @@ export interface CapturedOutput {
 
 const HEADER = 8
 
+export type OutputStreamName = "stdout" | "stderr"
+
+/** Sees each kept piece of output as it arrives (live streaming); never the bytes a cap dropped. */
+export type OutputListener = (stream: OutputStreamName, bytes: Uint8Array) => void
+
 /** Incremental demultiplexer: feed it chunks in order, read the capped streams at the end. */
 export class FrameDemuxer {
   readonly stdout: CappedSink
@@ -52,7 +59,7 @@ export class FrameDemuxer {
   private remaining = 0
   private current: CappedSink | undefined
 
-  constructor(caps: { readonly stdout: number; readonly stderr: number }) {
+  constructor(caps: { readonly stdout: number; readonly stderr: number }, private readonly listener?: OutputListener) {
     this.stdout = new CappedSink(caps.stdout)
     this.stderr = new CappedSink(caps.stderr)
   }
@@ -62,7 +69,10 @@ export class FrameDemuxer {
     while (offset < chunk.length) {
       if (this.remaining > 0) {
         const take = Math.min(this.remaining, chunk.length - offset)
-        this.current?.write(chunk.subarray(offset, offset + take))
+        const kept = this.current?.write(chunk.subarray(offset, offset + take))
+        if (kept !== undefined && this.listener !== undefined) {
+          this.listener(this.current === this.stderr ? "stderr" : "stdout", kept)
+        }
         this.remaining -= take
         offset += take
         continue

@@ -1,5 +1,5 @@
 import type { Readable } from "node:stream"
-import { FrameDemuxer, type CapturedOutput } from "./frames.ts"
+import { FrameDemuxer, type CapturedOutput, type OutputListener } from "./frames.ts"
 
 /** Reads a framed output stream (attach or logs) into capped stdout/stderr buffers as it arrives. */
 
@@ -17,8 +17,8 @@ export interface OutputReader {
   readonly close: () => void
 }
 
-export const readFramed = (stream: Readable, caps: OutputCaps): OutputReader => {
-  const demuxer = new FrameDemuxer(caps)
+export const readFramed = (stream: Readable, caps: OutputCaps, listener?: OutputListener): OutputReader => {
+  const demuxer = new FrameDemuxer(caps, listener)
   const closed = new Promise<CapturedOutput>((resolve) => {
     const finish = () => resolve(demuxer.output())
     stream.on("data", (chunk: Buffer) => demuxer.push(chunk))

@@ -49,6 +49,13 @@ export class LocalFileError extends Data.TaggedError("LocalFileError")<{ readonl
 
 export class TaskNotCompleted extends Data.TaggedError("TaskNotCompleted")<{ readonly task: string; readonly status: string }> {}
 
+/** A followed task ended other than `completed` with exit code 0: the CLI exits with the task's own exit code. */
+export class TaskExited extends Data.TaggedError("TaskExited")<{
+  readonly task: string
+  readonly status: string
+  readonly exitCode: number | null
+}> {}
+
 export class WaitTimedOut extends Data.TaggedError("WaitTimedOut")<{
   readonly task: string
   readonly status: string
@@ -65,6 +72,7 @@ export type CliError =
   | UsageError
   | LocalFileError
   | TaskNotCompleted
+  | TaskExited
   | WaitTimedOut
   | NotReady
 
@@ -76,6 +84,7 @@ const CLI_ERROR_TAGS: ReadonlySet<string> = new Set<CliError["_tag"]>([
   "UsageError",
   "LocalFileError",
   "TaskNotCompleted",
+  "TaskExited",
   "WaitTimedOut",
   "NotReady"
 ])
@@ -99,6 +108,9 @@ export const exitCodeOf = (error: CliError): number => {
       return ExitCode.usage
     case "TaskNotCompleted":
       return ExitCode.taskNotCompleted
+    case "TaskExited":
+      // The process's own code when there is one (1-255); otherwise the "did not complete" code.
+      return error.exitCode !== null && error.exitCode > 0 && error.exitCode < 256 ? error.exitCode : ExitCode.taskNotCompleted
     case "WaitTimedOut":
       return ExitCode.waitTimedOut
     case "UnexpectedResponse":
@@ -130,6 +142,8 @@ export const describe = (error: CliError): string => {
       return `error: ${error.path}: ${error.reason}`
     case "TaskNotCompleted":
       return `error: task ${error.task} ended ${error.status}`
+    case "TaskExited":
+      return `error: task ${error.task} ended ${error.status}${error.exitCode === null ? "" : ` (exit code ${error.exitCode})`}`
     case "WaitTimedOut":
       return `error: task ${error.task} is still ${error.status} after ${error.seconds} s (stopped waiting; it keeps running)`
     case "NotReady":

@@ -2,7 +2,7 @@ import type { HttpClient } from "@effect/platform"
 import { Effect, Redacted } from "effect"
 import { TokenPair, UserView } from "../../schema/auth.ts"
 import { isIdentifier } from "../../schema/ids.ts"
-import { CancelResponse, type CreateTaskRequest, TaskList, TaskResult, TaskView } from "../../schema/task.ts"
+import { CancelResponse, type CreateTaskRequest, TaskList, TaskLogs, TaskResult, TaskView } from "../../schema/task.ts"
 import { UsageError } from "./CliError.ts"
 import { call, callNoContent, type HttpFailure } from "./Http.ts"
 
@@ -90,3 +90,13 @@ export const taskResult = (
 export const cancelTask = (baseUrl: string, token: Token, ref: string): Effect.Effect<typeof CancelResponse.Type, HttpFailure | UsageError, HttpClient.HttpClient> =>
   Effect.flatMap(taskRef(ref), (id) =>
     call({ method: "POST", url: `${baseUrl}/v1/tasks/${id}/cancel`, token, success: CancelResponse }))
+
+/** The task's output so far (the final text once it ended). */
+export const taskLogs = (
+  baseUrl: string,
+  token: Token,
+  ref: string,
+  stream: "stdout" | "stderr" | "all"
+): Effect.Effect<TaskLogs, HttpFailure | UsageError, HttpClient.HttpClient> =>
+  Effect.flatMap(taskRef(ref), (id) =>
+    call({ method: "GET", url: `${baseUrl}/v1/tasks/${id}/logs`, token, urlParams: { stream }, success: TaskLogs }))

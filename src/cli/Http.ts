@@ -25,7 +25,7 @@ export type HttpFailure = ApiError | Unreachable | UnexpectedResponse
 
 const decodeProblem = Schema.decodeUnknownOption(ProblemDetails)
 
-const reasonOf = (cause: unknown): string => {
+export const reasonOf = (cause: unknown): string => {
   const nested = (cause as { cause?: { cause?: { code?: unknown; message?: unknown }; message?: unknown } }).cause
   const code = nested?.cause?.code
   if (typeof code === "string") return code === "ECONNREFUSED" ? "connection refused (is it running?)" : code
@@ -34,6 +34,8 @@ const reasonOf = (cause: unknown): string => {
 }
 
 /** Turns a non-2xx answer into ApiError, keeping the server's title and detail. */
+export const failedAnswer = (url: string, response: HttpClientResponse.HttpClientResponse) => apiError(url, response)
+
 const apiError = (url: string, response: HttpClientResponse.HttpClientResponse) =>
   Effect.gen(function*() {
     const text = yield* response.text.pipe(Effect.orElseSucceed(() => ""))

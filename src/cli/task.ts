@@ -4,6 +4,7 @@ import * as fs from "node:fs"
 import type { CreateTaskRequest, TaskResult } from "../../schema/task.ts"
 import { TaskStatus } from "../../schema/task.ts"
 import { LocalFileError, TaskNotCompleted, UsageError } from "./CliError.ts"
+import { endOutcome, followTask } from "./Follow.ts"
 import * as Gateway from "./Gateway.ts"
 import { common, emit } from "./options.ts"
 import { authenticated } from "./Session.ts"
@@ -19,6 +20,23 @@ const waitTimeout = Options.integer("wait-timeout").pipe(
   Options.withDescription("give up waiting after this many seconds (the task keeps running)"),
   Options.withDefault(600)
 )
+
+const follow = Options.boolean("follow").pipe(
+  Options.withAlias("f"),
+  Options.withDescription("print the output live as the task runs; exit with the task's exit code")
+)
+
+/** Raw output straight to this process's streams, as it arrives. */
+const writeOutput = (stream: "stdout" | "stderr", text: string) =>
+  Effect.async<void>((resume) => {
+    const target = stream === "stdout" ? process.stdout : process.stderr
+    target.write(text, () => resume(Effect.void))
+  })
+
+const followOutput = (gateway: Option.Option<string>, ref: string, label: string) =>
+  authenticated(gateway, (url, token) => followTask(url, token, ref, { write: writeOutput })).pipe(
+    Effect.flatMap((end) => endOutcome(label, end))
+  )
 
 const readScript = (source: string) =>
   Effect.try({
@@ -59,7 +77,8 @@ const create = Command.make(
     timeout: Options.integer("timeout").pipe(Options.withDescription("sandbox time limit in seconds (1-10800)"), Options.optional),
     attach: Options.text("attach").pipe(Options.withDescription("attachment reference (repeatable)"), Options.repeated),
     wait,
-    waitTimeout
+    waitTimeout,
+    follow
   },
   (opts) =>
     Effect.gen(function*() {
@@ -76,6 +95,10 @@ const create = Command.make(
         ...(opts.attach.length > 0 ? { attachments: opts.attach } : {})
       }
       const task = yield* authenticated(opts.gateway, (url, token) => Gateway.createTask(url, token, body))
+      if (opts.follow) {
+        if (!opts.json) yield* Console.error(`created task ${task.task_name} (${task.id})`)
+        return yield* followOutput(opts.gateway, task.id, task.task_name)
+      }
       if (!opts.wait) {
         return yield* emit(opts.json, task, () => `created task ${task.task_name} (${task.id}): ${task.status}`)
       }
@@ -129,7 +152,30 @@ const cancel = Command.make("cancel", { ...common, task: taskArg }, ({ gateway, 
     Effect.flatMap((answer) => emit(json, answer, () => `canceled task ${task}`))
   )).pipe(Command.withDescription("cancel a queued or running task"))
 
+const logs = Command.make(
+  "logs",
+  {
+    ...common,
+    task: taskArg,
+    follow,
+    stream: Options.choice("stream", ["stdout", "stderr", "all"] as const).pipe(
+      Options.withDescription("only this stream (default all)"),
+      Options.withDefault("all" as const)
+    )
+  },
+  (opts) =>
+    opts.follow
+      ? followOutput(opts.gateway, opts.task, opts.task)
+      : authenticated(opts.gateway, (url, token) => Gateway.taskLogs(url, token, opts.task, opts.stream)).pipe(
+        Effect.flatMap((logs) =>
+          opts.json
+            ? emit(true, logs, () => "")
+            : Effect.zipRight(writeOutput("stdout", logs.stdout), writeOutput("stderr", logs.stderr))
+        )
+      )
+).pipe(Command.withDescription("print a task's output (stdout and stderr); -f follows it live until the task ends"))
+
 export const taskCommand = Command.make("task").pipe(
   Command.withDescription("create and inspect tasks"),
-  Command.withSubcommands([create, get, list, result, cancel])
+  Command.withSubcommands([create, get, list, result, cancel, logs])
 )

@@ -1,10 +1,12 @@
 import { PgClient } from "@effect/sql-pg"
-import { Cause, Deferred, Duration, Effect, Layer, Ref, Schedule, Stream } from "effect"
+import { Cause, Deferred, Duration, Effect, Fiber, Layer, Ref, Schedule, Stream } from "effect"
 import { Readiness } from "../../layers/Readiness.ts"
 import { DispatchSettings, jobDeadlineMs } from "./DispatchSettings.ts"
 import { DispatchWakeup } from "./DispatchWakeup.ts"
 import { failure, JobsRepo, runBody, type ClaimedJob, type NodeTarget } from "./JobsRepo.ts"
 import { makeLeases, type Lease, type Leases } from "./Leases.ts"
+import { relayOutput } from "./OutputRelay.ts"
+import { makeOutputRepo } from "./OutputRepo.ts"
 import { reconcile, requeueCounted, type ReconcileDeps } from "./Reconciler.ts"
 import { WorkerClient, type WorkerTarget } from "./WorkerClient.ts"
 
@@ -49,6 +51,8 @@ export const ReadinessWithDispatcher = Layer.effect(
 ).pipe(Layer.provide(Readiness.Live))
 
 const MAX_COOL_DOWN_S = 30
+/** After a job's answer, how long its live output relay may take to store the last chunks. */
+const RELAY_DRAIN = Duration.seconds(2)
 const CLAIM_BATCH = 64
 const LAPSED_BATCH = 64
 
@@ -66,6 +70,18 @@ const runOnce = Effect.gen(function*() {
   const wakeup = yield* DispatchWakeup
   const pg = yield* PgClient.PgClient
   const status = yield* DispatcherStatus
+  const output = yield* makeOutputRepo
+  /** Every finish first completes the job's live output rows from its result, so followers see it all before the end. */
+  const finishing: typeof repo = {
+    ...repo,
+    finish: (job, result, outcome) =>
+      ("taskId" in job && typeof job.taskId === "string"
+        ? output.complete({ id: job.id, taskId: job.taskId }, result)
+        : Effect.void).pipe(
+          Effect.catchAllCause((cause) => Effect.logWarning("cannot complete a job's live output", cause)),
+          Effect.zipRight(repo.finish(job, result, outcome))
+        )
+  }
 
   // Fibers that outlive one job (calls, reconciliations, timed wake-ups) live as long as this life of the dispatcher.
   const life = yield* Effect.scope
@@ -92,7 +108,7 @@ const runOnce = Effect.gen(function*() {
       return wakeAt(until)
     })
 
-  const deps: ReconcileDeps = { repo, client, settings, onRequeued: wakeAt }
+  const deps: ReconcileDeps = { repo: finishing, client, settings, onRequeued: wakeAt }
 
   const cancelWhenAsked = (lease: Lease, target: WorkerTarget | undefined) =>
     Deferred.await(lease.canceled).pipe(
@@ -118,15 +134,22 @@ const runOnce = Effect.gen(function*() {
         return
       }
       yield* cancelWhenAsked(lease, target)
+      const relay = job.payload._tag === "sandbox"
+        ? yield* Effect.forkScoped(relayOutput(client, output, target, { id: job.id, taskId: job.taskId }))
+        : undefined
       const outcome = yield* Effect.raceFirst(
         client.run(target, runBody(job), jobDeadlineMs(settings, job.timeoutSeconds)),
         Effect.as(Deferred.await(lease.lost), "lost" as const)
       )
       if (outcome === "lost") return
+      if (relay !== undefined) {
+        yield* Fiber.await(relay).pipe(Effect.timeout(RELAY_DRAIN), Effect.ignore)
+        yield* Fiber.interrupt(relay)
+      }
       switch (outcome._tag) {
         case "Finished":
           cooling.delete(job.node.id)
-          yield* repo.finish(job, outcome.raw, outcome.response.status === "completed" ? "completed" : "failed")
+          yield* finishing.finish(job, outcome.raw, outcome.response.status === "completed" ? "completed" : "failed")
           return
         case "NotSent":
           yield* Effect.logWarning("worker call not delivered; job requeued").pipe(Effect.annotateLogs("reason", outcome.reason))
@@ -151,7 +174,7 @@ const runOnce = Effect.gen(function*() {
             ))
           return
         case "Rejected":
-          yield* repo.finish(
+          yield* finishing.finish(
             job,
             failure("worker_rejected", `node ${job.node.nodeSlug} rejected the job (${outcome.status}): ${outcome.detail}`, {
               status: outcome.status,
@@ -168,7 +191,7 @@ const runOnce = Effect.gen(function*() {
           yield* reconcile(deps, job, lease)
           return
         case "Unknown":
-          yield* repo.finish(job, failure("outcome_unknown", `node ${job.node.nodeSlug}: ${outcome.reason}`), "failed")
+          yield* finishing.finish(job, failure("outcome_unknown", `node ${job.node.nodeSlug}: ${outcome.reason}`), "failed")
           return
       }
     })).pipe(

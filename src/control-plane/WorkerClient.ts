@@ -1,7 +1,7 @@
 import * as Undici from "@effect/platform-node/Undici"
-import { Context, Data, Duration, Effect, Layer, Redacted, Schema } from "effect"
+import { Context, Data, Duration, Effect, Layer, Redacted, Schema, Stream } from "effect"
 import { randomUUID } from "node:crypto"
-import { type InferenceJob, JobStatus, RunJobResponse, type SandboxJob } from "../../schema/worker.ts"
+import { type InferenceJob, JobStatus, OutputLine, RunJobResponse, type SandboxJob } from "../../schema/worker.ts"
 
 /**
  * HTTP client for a node's Worker API (worker-node.md §6), with each node's own URL and bearer token. Every answer is
@@ -65,7 +65,19 @@ export interface WorkerClientShape {
   readonly status: (target: WorkerTarget, jobId: string, leaseSeq?: number) => Effect.Effect<StatusOutcome>
   /** `POST /v1/worker/jobs/{job_id}/cancel`; true when the node answered 204 (or 404: nothing to stop). */
   readonly cancel: (target: WorkerTarget, jobId: string) => Effect.Effect<boolean>
+  /**
+   * `GET /v1/worker/jobs/{job_id}/output?after=N`: the job's live output lines as the node sends them, ending after
+   * `{"end":true}`. Fails with `OutputUnavailable` when the node has no live output for the job (404) or the
+   * connection breaks; the caller resumes with the last `seq` it stored.
+   */
+  readonly output: (target: WorkerTarget, jobId: string, after: number) => Stream.Stream<OutputLine, OutputUnavailable>
 }
+
+export class OutputUnavailable extends Data.TaggedError("OutputUnavailable")<{
+  readonly reason: string
+  /** The node does not (or no longer) hold live output for the job: retrying will not help. */
+  readonly gone: boolean
+}> {}
 
 export class WorkerClient extends Context.Tag("cynode/WorkerClient")<WorkerClient, WorkerClientShape>() {
   static readonly Live = Layer.scoped(WorkerClient, Effect.suspend(() => make))
@@ -122,6 +134,9 @@ const problemOf = (text: string, status: number): Problem => {
 }
 
 const decodeResponse = Schema.decodeUnknownEither(RunJobResponse)
+const decodeOutputLine = Schema.decodeUnknown(Schema.parseJson(OutputLine))
+/** Silence longer than this on the output stream (the node sends a keep-alive every 15 s) means the connection is dead. */
+const OUTPUT_IDLE = Duration.seconds(45)
 const decodeStatus = Schema.decodeUnknownEither(JobStatus)
 
 interface Answer {
@@ -269,5 +284,45 @@ const make = Effect.gen(function*() {
       Effect.withSpan("WorkerClient.cancel", { attributes: { node: target.nodeSlug, job_id: jobId } })
     )
 
-  return { run, status, cancel } satisfies WorkerClientShape
+  const output: WorkerClientShape["output"] = (target, jobId, after) =>
+    Stream.unwrapScoped(
+      Effect.gen(function*() {
+        const response = yield* Effect.acquireRelease(
+          Effect.tryPromise({
+            try: (signal) =>
+              Undici.request(`${target.url}/v1/worker/jobs/${encodeURIComponent(jobId)}/output?after=${after}`, {
+                method: "GET",
+                dispatcher: agent,
+                signal,
+                headersTimeout: Duration.toMillis(SHORT_CALL),
+                bodyTimeout: Duration.toMillis(OUTPUT_IDLE),
+                headers: { authorization: `Bearer ${Redacted.value(target.token)}`, "x-request-id": randomUUID() }
+              }),
+            catch: (error) => new OutputUnavailable({ reason: describe(error), gone: false })
+          }),
+          (res) => Effect.sync(() => res.body.destroy())
+        )
+        if (response.statusCode !== 200) {
+          const text = yield* Effect.promise(() => response.body.text().catch(() => ""))
+          return yield* new OutputUnavailable({
+            reason: `worker answered ${response.statusCode}: ${problemOf(text, response.statusCode).detail}`,
+            gone: response.statusCode === 404
+          })
+        }
+        return Stream.fromAsyncIterable(response.body, (error) => new OutputUnavailable({ reason: describe(error), gone: false })).pipe(
+          Stream.map((chunk) => chunk as Uint8Array),
+          Stream.decodeText(),
+          Stream.splitLines,
+          Stream.filter((line) => line !== ""),
+          Stream.mapEffect((line) =>
+            decodeOutputLine(line).pipe(
+              Effect.mapError(() => new OutputUnavailable({ reason: "the worker sent an unreadable output line", gone: false }))
+            )
+          ),
+          Stream.takeUntil((line) => "end" in line)
+        )
+      })
+    )
+
+  return { run, status, cancel, output } satisfies WorkerClientShape
 })

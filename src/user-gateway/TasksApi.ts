@@ -1,10 +1,11 @@
-import { HttpApiEndpoint, HttpApiGroup } from "@effect/platform"
+import { HttpApiEndpoint, HttpApiGroup, OpenApi } from "@effect/platform"
 import { BadRequest, Conflict, NotFound } from "../../schema/problem.ts"
 import {
   CancelResponse,
   CreateTaskRequest,
   ListTasksParams,
-  LogsParams,
+  LogsFollowHeaders,
+  LogsFollowParams,
   ResultParams,
   TaskIdPath,
   TaskList,
@@ -39,11 +40,16 @@ export class TasksApi extends HttpApiGroup.make("tasks")
       .addError(Conflict)
   )
   .add(
+    // With `follow=true` the answer is `text/event-stream` instead (schema/task.ts: LogChunkData, LogEndData).
     HttpApiEndpoint.get("logs", "/v1/tasks/:id/logs")
       .setPath(TaskIdPath)
-      .setUrlParams(LogsParams)
+      .setUrlParams(LogsFollowParams)
+      .setHeaders(LogsFollowHeaders)
       .addSuccess(TaskLogs)
       .addError(NotFound)
+      .annotate(OpenApi.Description, "The task's output. With follow=true: Server-Sent Events (text/event-stream) — " +
+        "`stdout`/`stderr` events (id, data {\"text\"}) as the task runs, then `end` (data {\"status\",\"exit_code\"}); " +
+        "send Last-Event-ID to resume after an event.")
   )
   .middleware(Authentication)
 {}

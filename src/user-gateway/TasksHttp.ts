@@ -1,12 +1,13 @@
-import { HttpApiBuilder } from "@effect/platform"
-import { Duration, Effect } from "effect"
+import { HttpApiBuilder, HttpServerResponse } from "@effect/platform"
+import { Chunk, Duration, Effect, Stream } from "effect"
 import type { JobPayload } from "../../schema/job.ts"
 import { BadRequest, Conflict, NotFound } from "../../schema/problem.ts"
-import type { CreateTaskRequest, JobResultView, TaskLogs, TaskView } from "../../schema/task.ts"
+import { LOG_EVENT_CONTENT_TYPE, type CreateTaskRequest, type JobResultView, type TaskLogs, type TaskView } from "../../schema/task.ts"
 import { toTimestamp } from "../../schema/time.ts"
 import { CurrentUser, isAdmin } from "./Authentication.ts"
 import { GatewayApi } from "./GatewayApi.ts"
 import { TaskCompletions } from "./TaskCompletions.ts"
+import { TaskOutput, type OutputEvent } from "./TaskOutput.ts"
 import { normalizeTaskName } from "./TaskNames.ts"
 import { TasksRepo, toApiStatus, type JobRow, type TaskRow } from "./TasksRepo.ts"
 
@@ -159,9 +160,46 @@ export const TasksHttpLive = HttpApiBuilder.group(GatewayApi, "tasks", (handlers
         yield* Effect.logInfo("task canceled").pipe(Effect.annotateLogs("task_id", task.id))
         return { task_id: task.id, canceled: true as const }
       }))
-    .handle("logs", ({ path, urlParams }) =>
+    .handle("logs", ({ headers, path, urlParams }) =>
       Effect.gen(function*() {
         const task = yield* visibleTask(path.id)
+        if (urlParams.follow === true) {
+          const events = (yield* TaskOutput).follow(task.id, headers["last-event-id"] ?? 0)
+          return followResponse(events, urlParams.stream ?? "all")
+        }
         const jobs = yield* (yield* TasksRepo).jobsOf(task.id)
         return taskLogs(task.id, jobs, urlParams.stream ?? "all")
       })))
+
+const encoder = new TextEncoder()
+
+/** One Server-Sent Event; the data is one line of JSON, so no text can break the framing. */
+export const sseEvent = (event: OutputEvent, stream: "stdout" | "stderr" | "all"): string => {
+  switch (event._tag) {
+    case "Output":
+      // A filtered-out event still moves the resume point: its id is sent as an event without data (ignored by readers).
+      return stream === "all" || stream === event.stream
+        ? `id: ${event.id}\nevent: ${event.stream}\ndata: ${JSON.stringify({ text: event.text })}\n\n`
+        : `id: ${event.id}\n\n`
+    case "End":
+      return `event: end\ndata: ${JSON.stringify(event.end)}\n\n`
+    case "KeepAlive":
+      return ": keep-alive\n\n"
+  }
+}
+
+const followResponse = (events: Stream.Stream<OutputEvent, unknown>, stream: "stdout" | "stderr" | "all") =>
+  HttpServerResponse.stream(
+    Stream.concat(
+      Stream.make(": following\nretry: 1000\n\n"),
+      // Rows read together are written together: one write per batch, not per event.
+      events.pipe(Stream.mapChunks((chunk) => Chunk.of(Chunk.toReadonlyArray(chunk).map((e) => sseEvent(e, stream)).join(""))))
+    ).pipe(
+      Stream.filter((text) => text !== ""),
+      Stream.map((text) => encoder.encode(text)),
+      Stream.tapErrorCause((cause) => Effect.logWarning("following a task's output failed", cause)),
+      // The client sees the stream end without `end`, and reconnects with Last-Event-ID.
+      Stream.catchAllCause(() => Stream.empty)
+    ),
+    { contentType: LOG_EVENT_CONTENT_TYPE, headers: { "cache-control": "no-store", "x-accel-buffering": "no" } }
+  )

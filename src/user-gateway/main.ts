@@ -21,6 +21,7 @@ import { LoginThrottle } from "./LoginThrottle.ts"
 import { Sessions } from "./Sessions.ts"
 import { SessionsRepo } from "./SessionsRepo.ts"
 import { TaskCompletions } from "./TaskCompletions.ts"
+import { TaskOutput } from "./TaskOutput.ts"
 import { TasksHttpLive } from "./TasksHttp.ts"
 import { TasksRepo } from "./TasksRepo.ts"
 import { UsersRepo } from "./UsersRepo.ts"
@@ -36,6 +37,7 @@ const Services = Layer.mergeAll(
   Audit.Live,
   LoginThrottle.Live,
   TaskCompletions.Live,
+  TaskOutput.Live,
   Readiness.Live,
   NodeAdmin.Live
 ).pipe(Layer.provideMerge(Infrastructure))

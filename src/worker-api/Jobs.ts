@@ -24,6 +24,7 @@ import { isCommandNotFound, removeReliably, runSandbox, sandboxSpec, type Sandbo
 import { capText, finishUtf8, withNodeLine, type CappedText } from "./Truncate.ts"
 import { WorkerSettingsTag } from "./Settings.ts"
 import { WorkerState } from "./WorkerState.ts"
+import { OutputLog } from "./OutputLog.ts"
 import { prepareWorkspace } from "./Workspace.ts"
 
 /**
@@ -51,6 +52,8 @@ export interface JobsShape {
   readonly status: (jobId: Identifier, leaseSeq?: number) => Effect.Effect<JobStatus, NotFound>
   /** Stops a running job and waits (bounded) for its record to say so; finished jobs are left unchanged. */
   readonly cancel: (jobId: Identifier) => Effect.Effect<void, NotFound>
+  /** The live output of a sandbox job running here, or that ended here within the last minute. */
+  readonly output: (jobId: Identifier) => Effect.Effect<OutputLog, NotFound>
   readonly activeCount: Effect.Effect<number>
   /** Stop accepting, let running jobs finish within the grace period, then stop them (records say so). */
   readonly shutdown: Effect.Effect<void>
@@ -68,6 +71,8 @@ const SWEEP_INTERVAL = Duration.hours(1)
 /** A final record write that failed (a disk filling up, a hiccup) is tried again for about 3 s. */
 const RECORD_RETRY = Schedule.exponential("100 millis", 2).pipe(Schedule.intersect(Schedule.recurs(5)))
 const UNSAVED_RETRY_INTERVAL = Duration.seconds(2)
+/** How long an ended job's output log stays readable, for a follower that reconnects to read the rest. */
+const OUTPUT_KEEP_MS = 60_000
 
 const isUnavailable = (e: { readonly _tag: string }) => e._tag === "RuntimeUnavailable"
 
@@ -157,6 +162,7 @@ export const make = Effect.gen(function*() {
   const active = new Map<string, ActiveJob>()
   /** Finished jobs whose record could not be written: answered from here, so a result is never lost to the disk. */
   const unsaved = new Map<string, RunJobResponse>()
+  const outputs = new Map<string, OutputLog>()
   const cap = settings.maxOutputBytes
   /** The newest lease seen per job (sends and status questions), oldest entries dropped past the bound. */
   const leases = new Map<string, number>()
@@ -171,6 +177,24 @@ export const make = Effect.gen(function*() {
     if (leases.size > MAX_REMEMBERED_LEASES) leases.delete(leases.keys().next().value ?? "")
     return Option.none()
   }
+
+  /** A fresh output log, opened when a sandbox job is admitted so that a follower can connect at once. */
+  const openOutput = (jobId: string) => {
+    const log = new OutputLog()
+    outputs.set(jobId, log)
+    return log
+  }
+
+  /** The output is complete; it stays readable for a while, for a follower that reconnects to read the rest. */
+  const closeOutput = (jobId: string) =>
+    Effect.sync(() => {
+      const log = outputs.get(jobId)
+      if (log === undefined) return
+      log.end()
+      setTimeout(() => {
+        if (outputs.get(jobId) === log) outputs.delete(jobId)
+      }, OUTPUT_KEEP_MS).unref()
+    })
 
   yield* startupCleanup(runtime, settings)
 
@@ -199,11 +223,13 @@ export const make = Effect.gen(function*() {
       const workspace = yield* Effect.either(prepareWorkspace(settings.mountRoot, request.job_id, settings.sandboxUser))
       if (workspace._tag === "Left") return failedWith(request, startedAt, `cynode-worker: ${workspace.left.message}`, cap)
       const timeoutSeconds = Math.min(job.timeout_seconds ?? settings.timeoutDefaultSeconds, settings.timeoutMaxSeconds)
+      const log = outputs.get(request.job_id) ?? openOutput(request.job_id)
       const run = yield* Effect.either(
         runSandbox(runtime, sandboxSpec(settings, { ...request, sandbox: job }, workspace.right), {
           timeout: Duration.seconds(timeoutSeconds),
           maxOutputBytes: cap,
-          stopRequested: Deferred.await(stop)
+          stopRequested: Deferred.await(stop),
+          onOutput: (stream, bytes) => log.append(stream, bytes)
         })
       )
       return run._tag === "Right"
@@ -236,7 +262,7 @@ export const make = Effect.gen(function*() {
         )
       ),
       Effect.tap((response) => Deferred.succeed(entry.done, response)),
-      Effect.ensuring(Effect.sync(() => active.delete(request.job_id))),
+      Effect.ensuring(Effect.zipRight(closeOutput(request.job_id), Effect.sync(() => active.delete(request.job_id)))),
       Effect.annotateLogs({ task_id: request.task_id, job_id: request.job_id })
     )
 
@@ -301,6 +327,7 @@ export const make = Effect.gen(function*() {
         done: yield* Deferred.make<RunJobResponse>()
       }
       yield* reserve(request, entry)
+      if (image !== undefined) openOutput(request.job_id)
       // Until the job's fiber owns the slot, any failure (or a client that goes away) gives it back.
       yield* Effect.gen(function*() {
         if (image !== undefined) yield* checkImage(image)
@@ -313,7 +340,7 @@ export const make = Effect.gen(function*() {
         }).pipe(Effect.mapError((e) => new ServiceUnavailable({ detail: `cannot record the job: ${e.message}` })))
         // Forked from an uninterruptible region, so the job's own fiber is made interruptible again explicitly.
         yield* FiberSet.run(fibers, Effect.interruptible(execute(request, entry)))
-      }).pipe(Effect.onError(() => release(request.job_id)), Effect.uninterruptible)
+      }).pipe(Effect.onError(() => Effect.zipRight(closeOutput(request.job_id), release(request.job_id))), Effect.uninterruptible)
       yield* Effect.logInfo("job accepted").pipe(
         Effect.annotateLogs({ task_id: request.task_id, job_id: request.job_id, kind: image === undefined ? "inference" : "sandbox" })
       )
@@ -393,7 +420,16 @@ export const make = Effect.gen(function*() {
         )).pipe(Effect.zipRight(Effect.suspend(() => unsaved.size === 0 ? state.markHealthy : Effect.void)))
   ).pipe(Effect.repeat(Schedule.spaced(UNSAVED_RETRY_INTERVAL)), Effect.forkScoped)
 
-  return { run, status, cancel, shutdown, activeCount: Effect.sync(() => active.size) } satisfies JobsShape
+
+  const output = (jobId: Identifier) =>
+    Effect.suspend(() => {
+      const log = outputs.get(jobId)
+      return log === undefined
+        ? Effect.fail(new NotFound({ detail: `no live output for job ${jobId} on this node` }))
+        : Effect.succeed(log)
+    })
+
+  return { run, status, cancel, output, shutdown, activeCount: Effect.sync(() => active.size) } satisfies JobsShape
 })
 
 /** This node's sandbox and check containers that no running job owns. */

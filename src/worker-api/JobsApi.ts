@@ -13,7 +13,7 @@ import {
   Unauthorized,
   UnsupportedPayloadVersion
 } from "../../schema/problem.ts"
-import { JobStatus, LeaseSeq, RunJobResponse } from "../../schema/worker.ts"
+import { JobStatus, LeaseSeq, OutputParams, RunJobResponse } from "../../schema/worker.ts"
 
 /**
  * The Worker API contract (worker-node.md §6). The run payload is decoded by the handler rather than by HttpApi:
@@ -48,6 +48,13 @@ export class JobsGroup extends HttpApiGroup.make("jobs")
       // The asking dispatcher's lease: remembered, so a send under an older lease is refused afterwards.
       .setUrlParams(Schema.Struct({ lease_seq: Schema.optional(Schema.NumberFromString.pipe(Schema.compose(LeaseSeq))) }))
       .addSuccess(JobStatus)
+      .addError(NotFound)
+  )
+  .add(
+    // NDJSON of `OutputLine` (schema/worker.ts), streamed while the job runs; ends after `{"end":true}`.
+    HttpApiEndpoint.get("output")`/v1/worker/jobs/${jobIdParam}/output`
+      .setUrlParams(OutputParams)
+      .addSuccess(HttpApiSchema.Text({ contentType: "application/x-ndjson" }))
       .addError(NotFound)
   )
   .add(

@@ -4,6 +4,7 @@ import { problemResponse } from "../../layers/Http.ts"
 import { BadRequest, problemFor } from "../../schema/problem.ts"
 import { decodeRunRequest } from "./Decode.ts"
 import { Jobs } from "./Jobs.ts"
+import { followOutput } from "./OutputFollow.ts"
 import { PROTECTED_PREFIX, WorkerApi } from "./JobsApi.ts"
 import { WorkerState, type WorkerStateShape } from "./WorkerState.ts"
 
@@ -29,6 +30,12 @@ export const JobsHttpLive = HttpApiBuilder.group(WorkerApi, "jobs", (handlers) =
           Effect.flatMap(jobs.run)
         ))
       .handle("status", ({ path, urlParams }) => jobs.status(path.job_id, urlParams.lease_seq))
+      .handle("output", ({ path, urlParams }) =>
+        Effect.map(jobs.output(path.job_id), (log) =>
+          HttpServerResponse.stream(followOutput(log, urlParams.after ?? 0), {
+            contentType: "application/x-ndjson",
+            headers: { "cache-control": "no-store" }
+          })))
       .handle("cancel", ({ path }) => jobs.cancel(path.job_id))
   }))
 

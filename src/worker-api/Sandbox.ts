@@ -1,5 +1,5 @@
 import { Duration, Effect, Schedule } from "effect"
-import type { CapturedOutput, ContainerRuntimeShape, ContainerSpec } from "../../layers/ContainerRuntime.ts"
+import type { CapturedOutput, ContainerRuntimeShape, ContainerSpec, OutputListener } from "../../layers/ContainerRuntime.ts"
 import type { Identifier } from "../../schema/ids.ts"
 import type { SandboxJob } from "../../schema/worker.ts"
 import type { WorkerSettings } from "./Settings.ts"
@@ -80,6 +80,8 @@ export interface SandboxRunOptions {
   readonly maxOutputBytes: number
   /** Completes when the job must stop early; its value says why. */
   readonly stopRequested: Effect.Effect<StopReason>
+  /** Sees the kept output as it arrives (the job's live output log). */
+  readonly onOutput?: OutputListener
 }
 
 /**
@@ -94,7 +96,7 @@ export const runSandbox = (runtime: ContainerRuntimeShape, spec: ContainerSpec, 
       // Podman runs the OCI runtime's create while attaching, so an unknown executable can fail either step.
       const started = yield* Effect.either(
         Effect.gen(function*() {
-          const attachment = yield* runtime.attach(id, caps)
+          const attachment = yield* runtime.attach(id, caps, options.onOutput)
           const startedAt = new Date()
           yield* runtime.start(id)
           return { attachment, startedAt }
