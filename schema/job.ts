@@ -1,4 +1,5 @@
 import { Schema } from "effect"
+import { InputFiles } from "./files.ts"
 import { NonEmptySafeString, SafeString } from "./ids.ts"
 
 /**
@@ -46,7 +47,9 @@ export const SandboxJob = Schema.Struct({
   env: Schema.optional(Schema.Record({ key: EnvName, value: SafeString })),
   timeout_seconds: Schema.optional(Schema.Int.pipe(Schema.positive())),
   network_policy: Schema.optional(NetworkPolicy),
-  placement: Schema.optional(Placement)
+  placement: Schema.optional(Placement),
+  /** Written under /workspace before the command starts. */
+  files: Schema.optional(InputFiles)
 }).annotations({ ...exact, identifier: "SandboxJob" })
 export type SandboxJob = typeof SandboxJob.Type
 

@@ -3,6 +3,7 @@ import { Identifier, SafeString, Uuid, utf8Length } from "./ids.ts"
 import { JobStatus, NodeLabel } from "./job.ts"
 import { Timestamp } from "./time.ts"
 import { strictBody } from "./auth.ts"
+import { InputFiles } from "./files.ts"
 
 /** Wire shapes of the tasks API (user-gateway.md §4). */
 
@@ -40,7 +41,9 @@ export const CreateTaskRequest = Schema.Struct({
   /** Run only on a node carrying every one of these labels (docs/dispatch.md "Placement"). */
   node_selector: optional(Schema.Array(NodeLabel).pipe(Schema.maxItems(16))),
   /** Run only on a node with inference capability (implied for prompt tasks). */
-  require_inference: optional(Schema.Boolean)
+  require_inference: optional(Schema.Boolean),
+  /** Files written under /workspace before the command starts (script and commands tasks). */
+  files: optional(InputFiles)
 }).annotations({ ...strictBody, identifier: "CreateTaskRequest" })
 export type CreateTaskRequest = typeof CreateTaskRequest.Type
 

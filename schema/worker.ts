@@ -1,4 +1,6 @@
 import { Schema } from "effect"
+import { CollectedArtifacts } from "./artifacts.ts"
+import { InputFiles } from "./files.ts"
 import { Identifier, NonEmptySafeString, SafeString, utf8Length } from "./ids.ts"
 import { Timestamp } from "./time.ts"
 
@@ -49,6 +51,7 @@ export const SandboxJob = Schema.Struct({
   env: Schema.optionalWith(JobEnv, { exact: true }),
   timeout_seconds: Schema.optionalWith(Schema.Int.pipe(Schema.positive()), { exact: true }),
   network_policy: Schema.optionalWith(NetworkPolicy, { exact: true }),
+  files: Schema.optionalWith(InputFiles, { exact: true }),
   use_inference: Schema.optionalWith(Schema.Unknown, { exact: true }),
   job_spec_json: Schema.optionalWith(Schema.Unknown, { exact: true })
 }).annotations({ identifier: "SandboxJobFields" }).pipe(Schema.filter(refuseLaterPhase), Schema.annotations({ identifier: "SandboxJob" }))
@@ -109,7 +112,9 @@ export const RunJobResponse = Schema.Struct({
   stderr: Schema.String,
   started_at: Timestamp,
   ended_at: Timestamp,
-  truncated: Truncated
+  truncated: Truncated,
+  /** What the job left under /workspace/out (sandbox jobs that wrote there). */
+  artifacts: Schema.optionalWith(CollectedArtifacts, { exact: true })
 }).pipe(Schema.annotations({ identifier: "RunJobResponse" }))
 export type RunJobResponse = typeof RunJobResponse.Type
 

@@ -223,6 +223,10 @@ When("I run cynode task create --command {string} --follow", { timeout: 150_000 
   current().taskId = created[1]
 })
 
+When("I run cynode task artifacts for that task with --get {string}", { timeout: 150_000 }, async function(path: string) {
+  await cli(["task", "artifacts", taskId(), "--get", path])
+})
+
 When("I run cynode task logs -f for that task", { timeout: 150_000 }, async function() {
   await cli(["task", "logs", "-f", taskId()])
 })

@@ -2,9 +2,10 @@ import type { HttpClient } from "@effect/platform"
 import { Effect, Redacted } from "effect"
 import { TokenPair, UserView } from "../../schema/auth.ts"
 import { isIdentifier } from "../../schema/ids.ts"
+import { TaskArtifacts } from "../../schema/artifacts.ts"
 import { CancelResponse, type CreateTaskRequest, TaskList, TaskLogs, TaskResult, TaskView } from "../../schema/task.ts"
 import { UsageError } from "./CliError.ts"
-import { call, callNoContent, type HttpFailure } from "./Http.ts"
+import { call, callBytes, callNoContent, type HttpFailure } from "./Http.ts"
 
 /** The gateway routes the CLI uses (user-gateway.md §3-§4), with the gateway's own wire schemas. */
 
@@ -100,3 +101,11 @@ export const taskLogs = (
 ): Effect.Effect<TaskLogs, HttpFailure | UsageError, HttpClient.HttpClient> =>
   Effect.flatMap(taskRef(ref), (id) =>
     call({ method: "GET", url: `${baseUrl}/v1/tasks/${id}/logs`, token, urlParams: { stream }, success: TaskLogs }))
+
+export const taskArtifacts = (baseUrl: string, token: Token, ref: string): Effect.Effect<TaskArtifacts, HttpFailure | UsageError, HttpClient.HttpClient> =>
+  Effect.flatMap(taskRef(ref), (id) => call({ method: "GET", url: `${baseUrl}/v1/tasks/${id}/artifacts`, token, success: TaskArtifacts }))
+
+/** One artifact's bytes; its path keeps its '/' (each segment is encoded on its own). */
+export const artifactBytes = (baseUrl: string, token: Token, ref: string, path: string): Effect.Effect<Uint8Array, HttpFailure | UsageError, HttpClient.HttpClient> =>
+  Effect.flatMap(taskRef(ref), (id) =>
+    callBytes({ method: "GET", url: `${baseUrl}/v1/tasks/${id}/artifacts/${path.split("/").map(encodeURIComponent).join("/")}`, token }))

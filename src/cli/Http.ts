@@ -103,6 +103,16 @@ export const call = <A, I>(spec: JsonCall<A, I>): Effect.Effect<A, HttpFailure, 
     return yield* Schema.decodeUnknown(spec.success)(json).pipe(Effect.mapError((error) => unexpected(error.message)))
   }).pipe(Effect.scoped)
 
+/** A call answered with raw bytes (a download). */
+export const callBytes = (spec: Call): Effect.Effect<Uint8Array, HttpFailure, HttpClient.HttpClient> =>
+  Effect.gen(function*() {
+    const response = yield* send(spec)
+    const body = yield* response.arrayBuffer.pipe(
+      Effect.mapError(() => new UnexpectedResponse({ url: spec.url, status: response.status, reason: "the body could not be read" }))
+    )
+    return new Uint8Array(body)
+  }).pipe(Effect.scoped)
+
 /** A call answered without a body (204). */
 export const callNoContent = (spec: Call): Effect.Effect<void, HttpFailure, HttpClient.HttpClient> =>
   Effect.asVoid(Effect.scoped(send(spec)))

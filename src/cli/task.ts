@@ -1,6 +1,7 @@
 import { Args, Command, Options } from "@effect/cli"
 import { Console, Effect, Option } from "effect"
 import * as fs from "node:fs"
+import * as path from "node:path"
 import type { CreateTaskRequest, TaskResult } from "../../schema/task.ts"
 import { TaskStatus } from "../../schema/task.ts"
 import { LocalFileError, TaskNotCompleted, UsageError } from "./CliError.ts"
@@ -37,6 +38,18 @@ const followOutput = (gateway: Option.Option<string>, ref: string, label: string
   authenticated(gateway, (url, token) => followTask(url, token, ref, { write: writeOutput })).pipe(
     Effect.flatMap((end) => endOutcome(label, end))
   )
+
+/** `LOCAL` or `LOCAL:PATH`: the file's bytes as base64, placed at PATH (default: its base name) under /workspace. */
+const readInputFile = (spec: string) =>
+  Effect.try({
+    try: () => {
+      const colon = spec.lastIndexOf(":")
+      const local = colon > 0 ? spec.slice(0, colon) : spec
+      const target = colon > 0 ? spec.slice(colon + 1) : path.basename(spec)
+      return { path: target, content_base64: fs.readFileSync(local).toString("base64") }
+    },
+    catch: (cause) => new LocalFileError({ path: spec, reason: cause instanceof Error ? cause.message : String(cause) })
+  })
 
 const readScript = (source: string) =>
   Effect.try({
@@ -76,6 +89,10 @@ const create = Command.make(
     name: Options.text("name").pipe(Options.withDescription("task name (default: task_name_N)"), Options.optional),
     timeout: Options.integer("timeout").pipe(Options.withDescription("sandbox time limit in seconds (1-10800)"), Options.optional),
     attach: Options.text("attach").pipe(Options.withDescription("attachment reference (repeatable)"), Options.repeated),
+    file: Options.text("file").pipe(
+      Options.withDescription("a local file to put under /workspace: LOCAL or LOCAL:PATH (repeatable)"),
+      Options.repeated
+    ),
     wait,
     waitTimeout,
     follow
@@ -92,7 +109,8 @@ const create = Command.make(
           : { input_mode: "prompt" as const, prompt: Option.getOrElse(opts.prompt, () => "") }),
         ...(Option.isSome(opts.name) ? { task_name: opts.name.value } : {}),
         ...(Option.isSome(opts.timeout) ? { timeout_seconds: opts.timeout.value } : {}),
-        ...(opts.attach.length > 0 ? { attachments: opts.attach } : {})
+        ...(opts.attach.length > 0 ? { attachments: opts.attach } : {}),
+        ...(opts.file.length > 0 ? { files: yield* Effect.forEach(opts.file, readInputFile) } : {})
       }
       const task = yield* authenticated(opts.gateway, (url, token) => Gateway.createTask(url, token, body))
       if (opts.follow) {
@@ -175,7 +193,47 @@ const logs = Command.make(
       )
 ).pipe(Command.withDescription("print a task's output (stdout and stderr); -f follows it live until the task ends"))
 
+const artifacts = Command.make(
+  "artifacts",
+  {
+    ...common,
+    task: taskArg,
+    get: Options.text("get").pipe(Options.withDescription("download this artifact (its path under /workspace/out)"), Options.optional),
+    output: Options.text("output").pipe(
+      Options.withAlias("o"),
+      Options.withDescription("with --get: write to this file instead of stdout"),
+      Options.optional
+    )
+  },
+  (opts) => {
+    const { get: wanted, output } = opts
+    if (Option.isNone(wanted)) {
+      return authenticated(opts.gateway, (url, token) => Gateway.taskArtifacts(url, token, opts.task)).pipe(
+        Effect.flatMap((list) =>
+          emit(opts.json, list, () => {
+            const rows = list.artifacts.map((a) => `${String(a.size_bytes).padStart(10)}  ${a.content_type.padEnd(28)}  ${a.path}`)
+            for (const r of list.refused) rows.push(`refused  ${r.path}: ${r.reason}`)
+            return rows.length === 0 ? "no artifacts" : rows.join("\n")
+          })
+        )
+      )
+    }
+    return authenticated(opts.gateway, (url, token) => Gateway.artifactBytes(url, token, opts.task, wanted.value)).pipe(
+      Effect.flatMap((bytes) =>
+        Option.isSome(output)
+          ? Effect.try({
+            try: () => fs.writeFileSync(output.value, bytes),
+            catch: (cause) => new LocalFileError({ path: output.value, reason: cause instanceof Error ? cause.message : String(cause) })
+          })
+          : Effect.async<void>((resume) => {
+            process.stdout.write(bytes, () => resume(Effect.void))
+          })
+      )
+    )
+  }
+).pipe(Command.withDescription("list a task's artifacts (files it left under /workspace/out), or download one with --get"))
+
 export const taskCommand = Command.make("task").pipe(
   Command.withDescription("create and inspect tasks"),
-  Command.withSubcommands([create, get, list, result, cancel, logs])
+  Command.withSubcommands([create, get, list, result, cancel, logs, artifacts])
 )

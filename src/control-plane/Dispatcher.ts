@@ -5,6 +5,8 @@ import { DispatchSettings, jobDeadlineMs } from "./DispatchSettings.ts"
 import { DispatchWakeup } from "./DispatchWakeup.ts"
 import { failure, JobsRepo, runBody, type ClaimedJob, type NodeTarget } from "./JobsRepo.ts"
 import { makeLeases, type Lease, type Leases } from "./Leases.ts"
+import { ArtifactStore, makePostgresStore } from "../../layers/ArtifactStore.ts"
+import { makeArtifactsIngest } from "./ArtifactsIngest.ts"
 import { relayOutput } from "./OutputRelay.ts"
 import { makeOutputRepo } from "./OutputRepo.ts"
 import { reconcile, requeueCounted, type ReconcileDeps } from "./Reconciler.ts"
@@ -62,6 +64,12 @@ interface CoolDown {
   readonly until: number
 }
 
+/** A result whose artifacts could not be stored: their content is dropped and the failure said in `refused`. */
+const withoutArtifactContent = (result: unknown): unknown =>
+  typeof result === "object" && result !== null && "artifacts" in result
+    ? { ...result, artifacts: { files: [], refused: [{ path: "out", reason: "the control plane could not store the artifacts" }] } }
+    : result
+
 /** One life of the dispatcher: everything it starts lives in this scope and ends with it. */
 const runOnce = Effect.gen(function*() {
   const settings = yield* DispatchSettings
@@ -71,16 +79,32 @@ const runOnce = Effect.gen(function*() {
   const pg = yield* PgClient.PgClient
   const status = yield* DispatcherStatus
   const output = yield* makeOutputRepo
-  /** Every finish first completes the job's live output rows from its result, so followers see it all before the end. */
+  // The configured artifact store, else the PostgreSQL one.
+  const store = yield* Effect.serviceOption(ArtifactStore).pipe(
+    Effect.flatMap((configured) => configured._tag === "Some" ? Effect.succeed(configured.value) : makePostgresStore)
+  )
+  const ingest = yield* makeArtifactsIngest(store)
+  /**
+   * Every finish first moves the job's artifacts into the store, then completes its live output rows from the
+   * result, so that a follower who sees the end has all of it.
+   */
+  const beforeFinish = (job: { readonly id: string; readonly taskId: string }, result: unknown) =>
+    Effect.gen(function*() {
+      const stored = yield* ingest(job, result).pipe(
+        Effect.tapErrorCause((cause) => Effect.logWarning("cannot store a job's artifacts", cause)),
+        Effect.orElseSucceed(() => withoutArtifactContent(result))
+      )
+      yield* output.complete(job, stored).pipe(
+        Effect.catchAllCause((cause) => Effect.logWarning("cannot complete a job's live output", cause))
+      )
+      return stored
+    })
   const finishing: typeof repo = {
     ...repo,
     finish: (job, result, outcome) =>
-      ("taskId" in job && typeof job.taskId === "string"
-        ? output.complete({ id: job.id, taskId: job.taskId }, result)
-        : Effect.void).pipe(
-          Effect.catchAllCause((cause) => Effect.logWarning("cannot complete a job's live output", cause)),
-          Effect.zipRight(repo.finish(job, result, outcome))
-        )
+      "taskId" in job && typeof job.taskId === "string"
+        ? Effect.flatMap(beforeFinish({ id: job.id, taskId: job.taskId }, result), (stored) => repo.finish(job, stored, outcome))
+        : repo.finish(job, result, outcome)
   }
 
   // Fibers that outlive one job (calls, reconciliations, timed wake-ups) live as long as this life of the dispatcher.

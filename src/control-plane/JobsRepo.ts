@@ -1,6 +1,7 @@
 import { SqlClient } from "@effect/sql"
 import { Context, Effect, Either, Layer, Option, ParseResult, type Redacted, Schema } from "effect"
 import { dispatchableCondition, inferencePathCondition } from "../../layers/Readiness.ts"
+import type { InputFiles } from "../../schema/files.ts"
 import { isInferenceJob, JobPayload, type Placement } from "../../schema/job.ts"
 import type { WorkerTarget } from "./WorkerClient.ts"
 import { WorkerTokens } from "./WorkerTokens.ts"
@@ -27,6 +28,7 @@ export type CompletedPayload =
       readonly env?: Readonly<Record<string, string>>
       readonly timeout_seconds?: number
       readonly network_policy?: "none" | "restricted"
+      readonly files?: InputFiles
     }
   }
   | {
@@ -157,7 +159,8 @@ export const completePayload = (
             command: p.command,
             ...(p.env !== undefined ? { env: p.env } : {}),
             ...(p.timeout_seconds !== undefined ? { timeout_seconds: p.timeout_seconds } : {}),
-            ...(p.network_policy !== undefined ? { network_policy: p.network_policy } : {})
+            ...(p.network_policy !== undefined ? { network_policy: p.network_policy } : {}),
+            ...(p.files !== undefined && p.files.length > 0 ? { files: p.files } : {})
           }
         }
     )

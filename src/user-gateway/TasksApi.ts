@@ -1,4 +1,8 @@
-import { HttpApiEndpoint, HttpApiGroup, OpenApi } from "@effect/platform"
+import { HttpApiEndpoint, HttpApiGroup, HttpApiSchema, OpenApi } from "@effect/platform"
+import { Schema } from "effect"
+import { TaskArtifacts } from "../../schema/artifacts.ts"
+import { RelativePath } from "../../schema/files.ts"
+import { Identifier } from "../../schema/ids.ts"
 import { BadRequest, Conflict, NotFound } from "../../schema/problem.ts"
 import {
   CancelResponse,
@@ -50,6 +54,19 @@ export class TasksApi extends HttpApiGroup.make("tasks")
       .annotate(OpenApi.Description, "The task's output. With follow=true: Server-Sent Events (text/event-stream) — " +
         "`stdout`/`stderr` events (id, data {\"text\"}) as the task runs, then `end` (data {\"status\",\"exit_code\"}); " +
         "send Last-Event-ID to resume after an event.")
+  )
+  .add(
+    HttpApiEndpoint.get("artifacts", "/v1/tasks/:id/artifacts")
+      .setPath(TaskIdPath)
+      .addSuccess(TaskArtifacts)
+      .addError(NotFound)
+  )
+  .add(
+    // `*` is the artifact's path (it may hold '/'); the answer is its bytes with their content type and length.
+    HttpApiEndpoint.get("artifact", "/v1/tasks/:id/artifacts/*")
+      .setPath(Schema.Struct({ id: Identifier, "*": RelativePath }))
+      .addSuccess(HttpApiSchema.Uint8Array())
+      .addError(NotFound)
   )
   .middleware(Authentication)
 {}

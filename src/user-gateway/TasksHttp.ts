@@ -8,6 +8,8 @@ import { CurrentUser, isAdmin } from "./Authentication.ts"
 import { GatewayApi } from "./GatewayApi.ts"
 import { TaskCompletions } from "./TaskCompletions.ts"
 import { TaskOutput, type OutputEvent } from "./TaskOutput.ts"
+import { ArtifactStore } from "../../layers/ArtifactStore.ts"
+import { toTimestamp as artifactTime } from "../../schema/time.ts"
 import { normalizeTaskName } from "./TaskNames.ts"
 import { TasksRepo, toApiStatus, type JobRow, type TaskRow } from "./TasksRepo.ts"
 
@@ -72,6 +74,9 @@ export const jobFor = (body: CreateTaskRequest): CreateCheck => {
     if (body.timeout_seconds !== undefined) {
       return invalid("timeout_seconds", "only script and commands tasks take a timeout")
     }
+    if (body.files !== undefined && body.files.length > 0) {
+      return invalid("files", "only script and commands tasks take files (they are written under /workspace)")
+    }
     return { payload: { inference: { prompt: body.prompt }, ...placed } }
   }
   if (body.use_inference === true) {
@@ -81,7 +86,8 @@ export const jobFor = (body: CreateTaskRequest): CreateCheck => {
     payload: {
       command: ["sh", "-c", body.prompt],
       ...(body.timeout_seconds !== undefined ? { timeout_seconds: body.timeout_seconds } : {}),
-      ...placed
+      ...placed,
+      ...(body.files !== undefined && body.files.length > 0 ? { files: body.files } : {})
     }
   }
 }
@@ -169,7 +175,52 @@ export const TasksHttpLive = HttpApiBuilder.group(GatewayApi, "tasks", (handlers
         }
         const jobs = yield* (yield* TasksRepo).jobsOf(task.id)
         return taskLogs(task.id, jobs, urlParams.stream ?? "all")
+      }))
+    .handle("artifacts", ({ path }) =>
+      Effect.gen(function*() {
+        const task = yield* visibleTask(path.id)
+        const tasks = yield* TasksRepo
+        const rows = yield* tasks.artifactsOf(task.id)
+        const jobs = yield* tasks.jobsOf(task.id)
+        return {
+          task_id: task.id,
+          artifacts: rows.map((r) => ({
+            path: r.path,
+            size_bytes: Number(r.size_bytes),
+            content_type: r.content_type,
+            sha256: r.sha256,
+            created_at: artifactTime(r.created_at)
+          })),
+          refused: jobs.flatMap((j) => refusedOf(j.result))
+        }
+      }))
+    .handle("artifact", ({ path }) =>
+      Effect.gen(function*() {
+        const task = yield* visibleTask(path.id)
+        const missing = new NotFound({ detail: `task ${path.id} has no artifact ${path["*"]}` })
+        const row = yield* (yield* TasksRepo).artifactOf(task.id, path["*"])
+        if (row === undefined) return yield* Effect.fail(missing)
+        const bytes = yield* (yield* ArtifactStore).get(row.storage_key).pipe(Effect.orDie)
+        if (bytes._tag === "None") return yield* Effect.fail(missing)
+        // Always a download: an HTML or SVG artifact must never run on the gateway's origin.
+        return HttpServerResponse.uint8Array(bytes.value, {
+          contentType: row.content_type,
+          headers: {
+            "content-disposition": `attachment; filename="${(path["*"].split("/").pop() ?? "artifact").replace(/"/g, "")}"`,
+            "x-content-type-options": "nosniff",
+            "cache-control": "private, no-store"
+          }
+        })
       })))
+
+/** The node's refusals (symlinks, caps) from a job's stored result. */
+const refusedOf = (result: unknown): ReadonlyArray<{ readonly path: string; readonly reason: string }> => {
+  const artifacts = typeof result === "object" && result !== null && "artifacts" in result ? (result as { artifacts: unknown }).artifacts : undefined
+  const refused = typeof artifacts === "object" && artifacts !== null && "refused" in artifacts ? (artifacts as { refused: unknown }).refused : undefined
+  return Array.isArray(refused)
+    ? refused.filter((r): r is { path: string; reason: string } => typeof r?.path === "string" && typeof r?.reason === "string")
+    : []
+}
 
 const encoder = new TextEncoder()
 

@@ -26,6 +26,15 @@ export interface JobRow {
   readonly ended_at: Date | null
 }
 
+export interface ArtifactRow {
+  readonly path: string
+  readonly size_bytes: string | number
+  readonly content_type: string
+  readonly sha256: string
+  readonly storage_key: string
+  readonly created_at: Date
+}
+
 export interface NewTask {
   readonly userId: string
   readonly prompt: string
@@ -143,7 +152,17 @@ export const makeTasksRepo = Effect.gen(function*() {
       })
     ).pipe(Effect.catchTag("SqlError", Effect.die), Effect.withSpan("TasksRepo.cancel"))
 
-  return { create, listOwn, findById, findOwnByName, jobsOf, cancel } as const
+  const artifactsOf = (taskId: string) =>
+    sql<ArtifactRow>`
+      SELECT path, size_bytes, content_type, sha256, storage_key, created_at FROM task_artifacts
+      WHERE task_id = ${taskId} ORDER BY path`.pipe(Effect.orDie)
+
+  const artifactOf = (taskId: string, path: string) =>
+    sql<ArtifactRow>`
+      SELECT path, size_bytes, content_type, sha256, storage_key, created_at FROM task_artifacts
+      WHERE task_id = ${taskId} AND path = ${path}`.pipe(Effect.map((rows) => rows[0]), Effect.orDie)
+
+  return { create, listOwn, findById, findOwnByName, jobsOf, cancel, artifactsOf, artifactOf } as const
 })
 
 export class TasksRepo extends Context.Tag("cynode/user-gateway/TasksRepo")<

@@ -6,6 +6,7 @@ import { Jwt } from "../../layers/Jwt.ts"
 import { runProgram } from "../../layers/Program.ts"
 import { Passwords } from "../../layers/Passwords.ts"
 import { Readiness } from "../../layers/Readiness.ts"
+import { ArtifactStore } from "../../layers/ArtifactStore.ts"
 import { AdminHttpLive } from "./AdminHttp.ts"
 import { NodesAdminHttpLive } from "./NodesAdminHttp.ts"
 import { NodeAdmin } from "../../layers/NodeAdmin.ts"
@@ -38,6 +39,7 @@ const Services = Layer.mergeAll(
   LoginThrottle.Live,
   TaskCompletions.Live,
   TaskOutput.Live,
+  ArtifactStore.Postgres,
   Readiness.Live,
   NodeAdmin.Live
 ).pipe(Layer.provideMerge(Infrastructure))

@@ -25,7 +25,8 @@ import { capText, finishUtf8, withNodeLine, type CappedText } from "./Truncate.t
 import { WorkerSettingsTag } from "./Settings.ts"
 import { WorkerState } from "./WorkerState.ts"
 import { OutputLog } from "./OutputLog.ts"
-import { prepareWorkspace } from "./Workspace.ts"
+import { prepareWorkspace, writeInputFiles } from "./Workspace.ts"
+import { collectArtifacts, prepareOutDir } from "./Artifacts.ts"
 
 /**
  * Accepting and running jobs (worker-node.md §6, §7). Each accepted job runs in a fiber of the worker's own
@@ -222,6 +223,12 @@ export const make = Effect.gen(function*() {
     Effect.gen(function*() {
       const workspace = yield* Effect.either(prepareWorkspace(settings.mountRoot, request.job_id, settings.sandboxUser))
       if (workspace._tag === "Left") return failedWith(request, startedAt, `cynode-worker: ${workspace.left.message}`, cap)
+      if (job.files !== undefined && job.files.length > 0) {
+        const written = yield* Effect.either(writeInputFiles(workspace.right, job.files, settings.sandboxUser))
+        if (written._tag === "Left") return failedWith(request, startedAt, `cynode-worker: ${written.left.message}`, cap)
+      }
+      const outDir = yield* Effect.either(prepareOutDir(workspace.right, settings.sandboxUser))
+      if (outDir._tag === "Left") return failedWith(request, startedAt, `cynode-worker: ${outDir.left.message}`, cap)
       const timeoutSeconds = Math.min(job.timeout_seconds ?? settings.timeoutDefaultSeconds, settings.timeoutMaxSeconds)
       const log = outputs.get(request.job_id) ?? openOutput(request.job_id)
       const run = yield* Effect.either(
@@ -232,9 +239,15 @@ export const make = Effect.gen(function*() {
           onOutput: (stream, bytes) => log.append(stream, bytes)
         })
       )
-      return run._tag === "Right"
-        ? sandboxResponse(request, run.right, cap)
-        : failedWith(request, startedAt, `cynode-worker: container runtime error: ${run.left.message}`, cap)
+      if (run._tag === "Left") {
+        return failedWith(request, startedAt, `cynode-worker: container runtime error: ${run.left.message}`, cap)
+      }
+      const response = sandboxResponse(request, run.right, cap)
+      // A collection that fails is said in the refused list; the job's own outcome stands.
+      const artifacts = yield* collectArtifacts(workspace.right).pipe(
+        Effect.catchAll((e) => Effect.succeed({ files: [], refused: [{ path: "out", reason: e.message }] }))
+      )
+      return artifacts.files.length + artifacts.refused.length > 0 ? { ...response, artifacts } : response
     })
 
   /** The job's own fiber: run, record the result, release the slot, answer whoever waits. */

@@ -1,6 +1,7 @@
 import { Data, Effect } from "effect"
-import { access, chmod, chown, constants, lstat, mkdir, realpath } from "node:fs/promises"
+import { access, chmod, chown, constants, lstat, mkdir, open, realpath } from "node:fs/promises"
 import { join, sep } from "node:path"
+import { checkRelativePath, type InputFile } from "../../schema/files.ts"
 import type { Identifier } from "../../schema/ids.ts"
 
 /**
@@ -74,3 +75,45 @@ export const prepareWorkspace = (mountRoot: string, jobId: Identifier, sandboxUs
       },
       catch: fsError(`cannot prepare the workspace for ${jobId}`)
     }))
+
+/**
+ * Writes a job's input files under its fresh workspace, before the container starts: directories as needed, each
+ * file created exclusively and never through a symlink (O_EXCL | O_NOFOLLOW), owned by the sandbox user (0644 and
+ * 0755 as root; 0666 and 0777 otherwise, like the workspace itself). Paths were checked when decoded; they are
+ * checked again here because this is where they become host paths.
+ */
+export const writeInputFiles = (workspace: string, files: ReadonlyArray<InputFile>, sandboxUser: string) =>
+  Effect.tryPromise({
+    try: async () => {
+      const asRoot = process.getuid?.() === 0
+      const { gid, uid } = parseUser(sandboxUser)
+      const own = async (path: string, rootMode: number, otherMode: number) => {
+        if (asRoot) await chown(path, uid, gid)
+        await chmod(path, asRoot ? rootMode : otherMode)
+      }
+      for (const file of files) {
+        const check = checkRelativePath(file.path)
+        if (check !== true) throw new Error(`input file ${JSON.stringify(file.path)}: ${check}`)
+        const segments = file.path.split("/")
+        let dir = workspace
+        for (const segment of segments.slice(0, -1)) {
+          dir = join(dir, segment)
+          const created = await mkdir(dir).then(() => true, (e: NodeJS.ErrnoException) => {
+            if (e.code !== "EEXIST") throw e
+            return false
+          })
+          if (!(await lstat(dir)).isDirectory()) throw new Error(`input file ${file.path}: ${segment} is not a directory`)
+          if (created) await own(dir, 0o755, 0o777)
+        }
+        const target = join(dir, segments[segments.length - 1]!)
+        const handle = await open(target, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600)
+        try {
+          await handle.writeFile(Buffer.from(file.content_base64, "base64"))
+        } finally {
+          await handle.close()
+        }
+        await own(target, 0o644, 0o666)
+      }
+    },
+    catch: fsError("cannot write the input files")
+  })

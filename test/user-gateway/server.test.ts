@@ -89,7 +89,7 @@ describe("user-gateway program", () => {
     never5xx("/v1/admin/users", ["handle", "password"], "shared", 60)
     never5xx(
       "/v1/tasks",
-      ["prompt", "input_mode", "use_inference", "timeout_seconds", "task_name", "project_id", "attachments"],
+      ["prompt", "input_mode", "use_inference", "timeout_seconds", "task_name", "project_id", "attachments", "files"],
       "shared",
       150
     )

@@ -1,0 +1,40 @@
+import { SqlClient } from "@effect/sql"
+import { Context, Data, Effect, Layer, Option } from "effect"
+
+/**
+ * Where artifact bytes live, by key (`<task_id>/<job_id>/<path>`); the list of a task's artifacts is always in
+ * PostgreSQL (`task_artifacts`). The default store keeps the bytes in PostgreSQL (`artifact_blobs`); an
+ * S3-compatible store implements the same three calls over a bucket, and nothing else changes.
+ */
+
+export class ArtifactStoreError extends Data.TaggedError("ArtifactStoreError")<{ readonly message: string }> {}
+
+export interface ArtifactStoreShape {
+  readonly put: (key: string, bytes: Uint8Array) => Effect.Effect<void, ArtifactStoreError>
+  readonly get: (key: string) => Effect.Effect<Option.Option<Uint8Array>, ArtifactStoreError>
+  readonly remove: (key: string) => Effect.Effect<void, ArtifactStoreError>
+}
+
+const storeError = (what: string) => (e: unknown) =>
+  new ArtifactStoreError({ message: `${what}: ${e instanceof Error ? e.message : String(e)}` })
+
+export const makePostgresStore = Effect.gen(function*() {
+  const sql = yield* SqlClient.SqlClient
+  return {
+    put: (key, bytes) =>
+      sql`INSERT INTO artifact_blobs (key, content) VALUES (${key}, ${Buffer.from(bytes)})
+          ON CONFLICT (key) DO UPDATE SET content = EXCLUDED.content`.pipe(Effect.asVoid, Effect.mapError(storeError("storing an artifact"))),
+    get: (key) =>
+      sql<{ readonly content: Uint8Array }>`SELECT content FROM artifact_blobs WHERE key = ${key}`.pipe(
+        Effect.map((rows) => Option.fromNullable(rows[0]?.content)),
+        Effect.mapError(storeError("reading an artifact"))
+      ),
+    remove: (key) =>
+      sql`DELETE FROM artifact_blobs WHERE key = ${key}`.pipe(Effect.asVoid, Effect.mapError(storeError("removing an artifact")))
+  } satisfies ArtifactStoreShape
+})
+
+export class ArtifactStore extends Context.Tag("cynode/ArtifactStore")<ArtifactStore, ArtifactStoreShape>() {
+  /** Bytes in PostgreSQL beside the rest (the default). */
+  static readonly Postgres = Layer.effect(ArtifactStore, makePostgresStore)
+}
