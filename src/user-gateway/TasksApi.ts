@@ -8,7 +8,6 @@ import {
   CancelResponse,
   CreateTaskRequest,
   ListTasksParams,
-  LogsFollowHeaders,
   LogsFollowParams,
   ResultParams,
   TaskIdPath,
@@ -48,12 +47,13 @@ export class TasksApi extends HttpApiGroup.make("tasks")
     HttpApiEndpoint.get("logs", "/v1/tasks/:id/logs")
       .setPath(TaskIdPath)
       .setUrlParams(LogsFollowParams)
-      .setHeaders(LogsFollowHeaders)
       .addSuccess(TaskLogs)
+      .addError(BadRequest)
       .addError(NotFound)
       .annotate(OpenApi.Description, "The task's output. With follow=true: Server-Sent Events (text/event-stream) — " +
         "`stdout`/`stderr` events (id, data {\"text\"}) as the task runs, then `end` (data {\"status\",\"exit_code\"}); " +
-        "send Last-Event-ID to resume after an event.")
+        "send Last-Event-ID (a non-negative integer; read by the handler, so a client needs no header to call) to resume " +
+        "after an event.")
   )
   .add(
     HttpApiEndpoint.get("artifacts", "/v1/tasks/:id/artifacts")

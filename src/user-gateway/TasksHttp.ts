@@ -1,8 +1,8 @@
 import { HttpApiBuilder, HttpServerResponse } from "@effect/platform"
-import { Chunk, Duration, Effect, Stream } from "effect"
+import { Chunk, Duration, Effect, Schema, Stream } from "effect"
 import type { JobPayload } from "../../schema/job.ts"
 import { BadRequest, Conflict, NotFound } from "../../schema/problem.ts"
-import { LOG_EVENT_CONTENT_TYPE, type CreateTaskRequest, type JobResultView, type TaskLogs, type TaskView } from "../../schema/task.ts"
+import { LOG_EVENT_CONTENT_TYPE, LogsFollowHeaders, type CreateTaskRequest, type JobResultView, type TaskLogs, type TaskView } from "../../schema/task.ts"
 import { toTimestamp } from "../../schema/time.ts"
 import { CurrentUser, isAdmin } from "./Authentication.ts"
 import { GatewayApi } from "./GatewayApi.ts"
@@ -166,10 +166,18 @@ export const TasksHttpLive = HttpApiBuilder.group(GatewayApi, "tasks", (handlers
         yield* Effect.logInfo("task canceled").pipe(Effect.annotateLogs("task_id", task.id))
         return { task_id: task.id, canceled: true as const }
       }))
-    .handle("logs", ({ headers, path, urlParams }) =>
+    .handle("logs", ({ path, request, urlParams }) =>
       Effect.gen(function*() {
         const task = yield* visibleTask(path.id)
         if (urlParams.follow === true) {
+          const headers = yield* decodeFollowHeaders(request.headers).pipe(
+            Effect.mapError(() =>
+              new BadRequest({
+                detail: "invalid request: Last-Event-ID must be a non-negative integer (the id of the last event seen)",
+                errors: [{ path: "last-event-id", message: "must be a non-negative integer" }]
+              })
+            )
+          )
           const events = (yield* TaskOutput).follow(task.id, headers["last-event-id"] ?? 0)
           return followResponse(events, urlParams.stream ?? "all")
         }
@@ -221,6 +229,8 @@ const refusedOf = (result: unknown): ReadonlyArray<{ readonly path: string; read
     ? refused.filter((r): r is { path: string; reason: string } => typeof r?.path === "string" && typeof r?.reason === "string")
     : []
 }
+
+const decodeFollowHeaders = Schema.decodeUnknown(LogsFollowHeaders)
 
 const encoder = new TextEncoder()
 
