@@ -63,8 +63,9 @@ export class DispatchWorld {
     private readonly runtime: ManagedRuntime.ManagedRuntime<PgClient.PgClient | TasksRepo, unknown>
   ) {}
 
-  static async create(): Promise<DispatchWorld> {
-    const db = await createTestDatabase()
+  /** On a fresh test database, or on `database` (a server the caller controls, e.g. to restart it). */
+  static async create(database?: { readonly url: string; drop(): Promise<void> }): Promise<DispatchWorld> {
+    const db = database ?? await createTestDatabase()
     const pg = PgClient.layer({ url: Redacted.make(db.url) })
     const runtime = ManagedRuntime.make(
       TasksRepo.Live.pipe(Layer.provideMerge(pg), Layer.provide(Logger.minimumLogLevel(LogLevel.Warning)))

@@ -1,8 +1,12 @@
 import { execFileSync, spawn, type ChildProcess } from "node:child_process"
-import { mkdirSync, mkdtempSync, rmSync } from "node:fs"
+import { randomBytes } from "node:crypto"
+import { Effect, Exit, Logger, LogLevel, Redacted, Scope } from "effect"
+import { chmodSync, mkdirSync, mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { DispatchWorld } from "../../features/support/dispatch.ts"
+import * as EmbeddedPostgres from "../../layers/EmbeddedPostgres.ts"
+import { freePort } from "../support/programs.ts"
 
 /**
  * `just faults [--quick]`: faults injected into the real programs (control planes, Worker API with real sandboxes, a
@@ -12,7 +16,8 @@ import { DispatchWorld } from "../../features/support/dispatch.ts"
  */
 
 const quick = process.argv.includes("--quick")
-const SLUG = "faults-node"
+// Random per run: leak counts look only at this run's containers, whoever else uses the same container storage.
+const SLUG = `faults-${randomBytes(3).toString("hex")}`
 
 interface Row {
   readonly scenario: string
@@ -78,6 +83,33 @@ class PodmanService {
       ps.on("close", () => resolve(text))
     })
     return out.split("\n").filter((l) => l.trim() !== "").length
+  }
+}
+
+/** An embedded PostgreSQL we can stop and start again on the same data and port. */
+class OwnPostgres {
+  private scope: Scope.CloseableScope | undefined
+  private server: EmbeddedPostgres.EmbeddedServer | undefined
+  constructor(readonly dataDir: string, readonly port: number) {}
+
+  async start() {
+    const scope = Effect.runSync(Scope.make())
+    this.server = await Effect.runPromise(
+      EmbeddedPostgres.start({ dataDir: this.dataDir, port: this.port }).pipe(Scope.extend(scope), Logger.withMinimumLogLevel(LogLevel.Warning))
+    )
+    this.scope = scope
+  }
+
+  async url(database: string) {
+    const server = this.server
+    if (server === undefined) throw new Error("PostgreSQL is not running")
+    await Effect.runPromise(EmbeddedPostgres.ensureDatabase(server, database).pipe(Logger.withMinimumLogLevel(LogLevel.Warning)))
+    return Redacted.value(server.urlFor(database))
+  }
+
+  async stop() {
+    if (this.scope !== undefined) await Effect.runPromise(Scope.close(this.scope, Exit.void).pipe(Logger.withMinimumLogLevel(LogLevel.Warning)))
+    this.scope = undefined
   }
 }
 
@@ -236,6 +268,44 @@ const scenarios: ReadonlyArray<readonly [string, Scenario]> = [
       await tally(world, podman, row, names, 180_000)
     } finally {
       await world.stop()
+    }
+  }],
+  ["postgres-restart-and-30s-outage", async (podman, row) => {
+    // Our own PostgreSQL: a fast restart while jobs run, then a 30 s outage while jobs run.
+    const pgDir = mkdtempSync(join(tmpdir(), "cynode-faults-pg-"))
+    chmodSync(pgDir, 0o755)
+    const port = await freePort()
+    const database = new OwnPostgres(join(pgDir, "data"), port)
+    await database.start()
+    const world = await DispatchWorld.create({ url: await database.url("faults"), drop: async () => undefined })
+    try {
+      await world.startControlPlane()
+      await world.registerNode(SLUG, { maxConcurrency: 8 })
+      await startWorker(world, podman)
+      await world.ack(SLUG)
+      const names: Array<string> = []
+      const batch = async (label: string, count: number) => {
+        for (let i = 0; i < count; i++) {
+          const name = `${row.scenario}-${label}-${i}`
+          await world.createJob(name, script(3))
+          names.push(name)
+          row.submitted++
+        }
+      }
+      await batch("restart", n(12, 6))
+      await sleep(1500)
+      await database.stop()
+      await database.start()
+      await batch("outage", n(12, 6))
+      await sleep(1500)
+      await database.stop()
+      await sleep(30_000)
+      await database.start()
+      await tally(world, podman, row, names, 180_000)
+    } finally {
+      await world.stop().catch(() => undefined)
+      await database.stop()
+      rmSync(pgDir, { recursive: true, force: true })
     }
   }],
   ["full-disk", async (podman, row) => {
