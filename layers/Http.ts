@@ -1,10 +1,20 @@
-import { HttpApiBuilder, HttpApiSwagger, HttpApp, HttpServerRequest, HttpServerResponse, type HttpApi } from "@effect/platform"
+import {
+  FileSystem,
+  HttpApiBuilder,
+  HttpApiSwagger,
+  HttpApp,
+  HttpServerError,
+  HttpServerRequest,
+  HttpServerResponse,
+  type HttpApi
+} from "@effect/platform"
 import * as HttpIncomingMessage from "@effect/platform/HttpIncomingMessage"
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
-import { Cause, Effect, Layer, Option } from "effect"
+import { Cause, Effect, Layer, Option, Stream } from "effect"
 import { randomUUID } from "node:crypto"
-import { createServer } from "node:http"
 import { isIdentifier } from "../schema/ids.ts"
+import { makeLimitedServer, serverLimits } from "./HttpLimits.ts"
+import { makeRouteTable, type RoutePolicy, type RouteTable } from "./HttpRoutes.ts"
 import { PROBLEM_CONTENT_TYPE, problemFor, problemTags, type FieldError, type ProblemDetails } from "../schema/problem.ts"
 
 /** Shared HTTP server plumbing: Problem Details, request ids, body limits, access logs, listen addresses. */
@@ -84,60 +94,102 @@ const toProblem = (status: number, encoded: EncodedError, requestId: string): Pr
 }
 
 export interface HttpOptions {
-  /** Largest accepted request body; larger ones get 413 before the handler runs. */
-  readonly maxBodyBytes: number
-  /** Per-route override of the body limit (for example 64 KiB on auth routes). */
-  readonly bodyLimitFor?: (path: string) => number | undefined
-  /** Refuse bodies that are not `application/json` with 415 (the gateway's rule). */
-  readonly requireJsonContentType?: boolean
   /**
-   * A check that runs before the body is read; a response it returns ends the request. The worker API checks its
-   * bearer token here, because its documented order is auth, then size (worker-node.md §6).
+   * Which routes are open and how large a body each accepts, decided on the matched route. Credentials are checked
+   * by each route's HttpApi security middleware, which HttpApiBuilder runs on the route it matched and before it
+   * reads the body; HttpRoutes.ts refuses to start a server with a non-public route that has none.
    */
-  readonly beforeBody?: (
-    request: HttpServerRequest.HttpServerRequest,
-    requestId: string
-  ) => Effect.Effect<Option.Option<HttpServerResponse.HttpServerResponse>>
+  readonly routes: RoutePolicy
 }
 
 const hasBody = (request: HttpServerRequest.HttpServerRequest): boolean =>
-  request.method !== "GET" && request.method !== "HEAD" &&
-  (request.headers["content-length"] !== undefined && request.headers["content-length"] !== "0" ||
-    request.headers["transfer-encoding"] !== undefined)
+  request.headers["transfer-encoding"] !== undefined ||
+  (request.headers["content-length"] !== undefined && request.headers["content-length"] !== "0")
+
+/** JSON in UTF-8 is the only body any CyNode endpoint takes (a charset parameter other than utf-8 is refused). */
+export const isJsonContentType = (header: string | undefined): boolean => {
+  if (header === undefined) return false
+  const [type, ...params] = header.toLowerCase().split(";").map((part) => part.trim())
+  if (type !== "application/json" && !(type?.startsWith("application/") && type.endsWith("+json"))) return false
+  return params.every((param) => !param.startsWith("charset=") || /^charset="?utf-8"?$/.test(param))
+}
+
+const isIdentityEncoding = (header: string | undefined) =>
+  header === undefined || header.trim() === "" || header.trim().toLowerCase() === "identity"
+
+/** Why a body is refused from its headers alone: it must be identity-encoded JSON. */
+const unsupportedBody = (request: HttpServerRequest.HttpServerRequest): string | undefined => {
+  if (!hasBody(request)) return undefined
+  if (!isJsonContentType(request.headers["content-type"])) return "request body must be application/json (UTF-8)"
+  if (!isIdentityEncoding(request.headers["content-encoding"])) return "request body must not be content-encoded"
+  return undefined
+}
+
+type BodyFailure = "too_large" | "unreadable" | "malformed" | "unsupported"
+
+const bodyFailureOf = (error: unknown): BodyFailure => {
+  const cause = typeof error === "object" && error !== null && "cause" in error ? error.cause : error
+  if (cause instanceof Error && cause.message === "maxBytes exceeded") return "too_large"
+  if (cause instanceof Error && cause.message === "unsupported body") return "unsupported"
+  return cause instanceof SyntaxError ? "malformed" : "unreadable"
+}
+
+/** The answer for a body that could not be read: over the route's limit (413), malformed JSON or aborted (400). */
+const bodyProblem = (failure: BodyFailure, limit: number, requestId: string, request: HttpServerRequest.HttpServerRequest) =>
+  failure === "unsupported"
+    ? problemResponse(problemFor(415, unsupportedBody(request) ?? "unsupported request body", { instance: requestId }))
+    : failure === "too_large"
+    ? problemResponse(problemFor(413, `request body exceeds the limit of ${limit} bytes`, { instance: requestId }))
+    : problemResponse(
+      problemFor(400, failure === "malformed" ? "Invalid request body: malformed JSON" : "cannot read the request body", {
+        instance: requestId
+      })
+    )
 
 /**
- * Reads the body once (HttpServerRequest caches it), under the size limit, and checks that JSON parses, so that
- * the handlers' own decoding never meets an oversized or malformed body (which HttpApi would answer with 500).
+ * The request as the handlers see it: its body readers refuse a declared length over the route's limit without
+ * reading a byte (so Node can answer and drain), read at most `limit` bytes otherwise, and record why a read failed.
+ * HttpApiBuilder turns a read failure into a bodiless 400; the pre-response hook then answers with the recorded
+ * reason instead.
  */
-const checkBody = (request: HttpServerRequest.HttpServerRequest, options: HttpOptions, requestId: string) =>
-  Effect.gen(function*() {
-    if (!hasBody(request)) return Option.none<HttpServerResponse.HttpServerResponse>()
-    const path = request.url.split("?")[0] ?? "/"
-    const limit = options.bodyLimitFor?.(path) ?? options.maxBodyBytes
-    const tooLarge = problemResponse(
-      problemFor(413, `request body exceeds the limit of ${limit} bytes`, { instance: requestId })
+const guardBody = (request: HttpServerRequest.HttpServerRequest, limit: number, failed: { reason?: BodyFailure }) => {
+  const declared = Number(request.headers["content-length"] ?? "0")
+  const refusal = unsupportedBody(request) !== undefined
+    ? "unsupported body"
+    : declared > limit
+    ? "maxBytes exceeded"
+    : undefined
+  const refused = (message: string) =>
+    new HttpServerError.RequestError({ request, reason: "Decode", cause: new Error(message) })
+  const guard = <A, E>(read: Effect.Effect<A, E>) => {
+    const source: Effect.Effect<A, E | HttpServerError.RequestError> = refusal !== undefined
+      ? Effect.fail(refused(refusal))
+      : read
+    return source.pipe(
+      Effect.provideService(HttpIncomingMessage.MaxBodySize, Option.some(FileSystem.Size(limit))),
+      Effect.tapError((error) =>
+        Effect.sync(() => {
+          failed.reason = bodyFailureOf(error)
+        })
+      )
     )
-    const declared = Number(request.headers["content-length"] ?? "0")
-    if (declared > limit) return Option.some(tooLarge)
-    const contentType = (request.headers["content-type"] ?? "").toLowerCase()
-    const isJson = contentType === "" || contentType.includes("application/json") || contentType.includes("+json")
-    if (options.requireJsonContentType && !contentType.includes("json")) {
-      return Option.some(problemResponse(problemFor(415, "request body must be application/json", { instance: requestId })))
-    }
-    const text = yield* request.text.pipe(
-      HttpIncomingMessage.withMaxBodySize(Option.some(limit)),
-      Effect.either
-    )
-    if (text._tag === "Left") return Option.some(tooLarge)
-    if (isJson && text.right !== "") {
-      try {
-        JSON.parse(text.right)
-      } catch {
-        return Option.some(problemResponse(problemFor(400, "Invalid request body: malformed JSON", { instance: requestId })))
+  }
+  return new Proxy(request, {
+    get(target, property) {
+      if (property === "text") return guard(target.text)
+      if (property === "json") return guard(target.json)
+      if (property === "arrayBuffer") return guard(target.arrayBuffer)
+      if (property === "urlParamsBody") return guard(target.urlParamsBody)
+      // No endpoint takes multipart or a raw stream: refused without reading, so no parser waits for more input.
+      if (property === "multipart") return guard(Effect.fail(refused("unsupported body")))
+      if (property === "stream" || property === "multipartStream") {
+        failed.reason = "unsupported"
+        return Stream.fail(refused("unsupported body"))
       }
+      return Reflect.get(target, property, target)
     }
-    return Option.none()
   })
+}
 
 /** Rewrites an error response: HttpApi's `_tag` JSON, and the bodiless 404/500 of unmatched routes and defects. */
 const finishResponse = (
@@ -165,18 +217,18 @@ const finishResponse = (
   return HttpServerResponse.setHeader(out, REQUEST_ID_HEADER, requestId)
 }
 
-/** The middleware every CyNode server runs: request id, body checks, Problem Details, one access-log line. */
-export const cynodeMiddleware = (options: HttpOptions) => <E, R>(app: HttpApp.Default<E, R>) =>
+/** The middleware every CyNode server runs: request id, route policy, Problem Details, one access-log line. */
+export const cynodeMiddleware = (table: RouteTable) => <E, R>(app: HttpApp.Default<E, R>) =>
   Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) => {
     const requestId = requestIdFor(request.headers[REQUEST_ID_HEADER])
-    return handle(app, request, requestId, options).pipe(Effect.annotateLogs("request_id", requestId))
+    return handle(app, request, requestId, table).pipe(Effect.annotateLogs("request_id", requestId))
   })
 
 const handle = <E, R>(
   app: HttpApp.Default<E, R>,
   request: HttpServerRequest.HttpServerRequest,
   requestId: string,
-  options: HttpOptions
+  table: RouteTable
 ) =>
   Effect.gen(function*() {
     const started = Date.now()
@@ -191,48 +243,71 @@ const handle = <E, R>(
         })
       )
     )
-    const gate = options.beforeBody ? yield* options.beforeBody(request, requestId) : Option.none()
-    const early = Option.isSome(gate) ? gate : yield* checkBody(request, options, requestId)
-    if (Option.isSome(early)) {
-      const response = finishResponse(request, early.value, requestId)
-      status = response.status
-      yield* accessLog
-      return response
+    const answer = (early: HttpServerResponse.HttpServerResponse) =>
+      Effect.gen(function*() {
+        const response = finishResponse(request, early, requestId)
+        status = response.status
+        yield* accessLog
+        return response
+      })
+    // Decided on the route the router will match, however the path is spelt.
+    const route = table.find(request.method, request.url)
+    if (route === undefined) {
+      // No API route: only documentation (GET) remains, which takes no body; a body is never read here.
+      if (hasBody(request)) return yield* answer(HttpServerResponse.empty({ status: 404 }))
+    } else if (route.public || request.headers["authorization"] !== undefined) {
+      // Needs only the headers, so it is answered at once (a multipart parser would wait for a body that never ends).
+      // A request without any credential is left to the route's credential check, which answers 401 first.
+      const unsupported = unsupportedBody(request)
+      if (unsupported !== undefined) {
+        return yield* answer(problemResponse(problemFor(415, unsupported, { instance: requestId })))
+      }
     }
+    const limit = route?.maxBodyBytes ?? 0
+    const failed: { reason?: BodyFailure } = {}
     // The platform writes the response before this middleware sees it, so rewriting happens in a pre-response hook.
     yield* HttpApp.appendPreResponseHandler((req, response) =>
       Effect.sync(() => {
-        const finished = finishResponse(req, response, requestId)
+        const finished = finishResponse(
+          req,
+          failed.reason !== undefined && response.status === 400 && response.body._tag === "Empty"
+            ? bodyProblem(failed.reason, limit, requestId, request)
+            : response,
+          requestId
+        )
         status = finished.status
         return finished
       })
     )
     return yield* app.pipe(
+      // The body is read only by the handler, after the route's credential check, under the route's limit.
+      Effect.provideService(HttpServerRequest.HttpServerRequest, guardBody(request, limit, failed)),
       Effect.tapErrorCause((cause) =>
-        Cause.isInterruptedOnly(cause) ? Effect.void : Effect.logError("request failed", cause)
+        Cause.isInterruptedOnly(cause) || isRouteNotFound(cause) ? Effect.void : Effect.logError("request failed", cause)
       ),
       Effect.ensuring(accessLog)
     )
   })
 
+const isRouteNotFound = (cause: Cause.Cause<unknown>) =>
+  Option.exists(Cause.failureOption(cause), (e) => HttpServerError.isServerError(e) && e._tag === "RouteNotFound")
+
 /**
- * Serves an HttpApi (its handlers provided by `apiLayer`) on a Node HTTP server. Node's 300 s request timeout is
- * lifted because a worker call lasts as long as its job (DECISIONS.md "Timeouts").
+ * Serves an HttpApi (its handlers provided by `apiLayer`) on a Node HTTP server with the limits of HttpLimits.ts;
+ * `api` is the same HttpApi, from which the route table is built.
  */
 export const serveApi = <E, R>(
+  api: HttpApi.HttpApi.Any,
   apiLayer: Layer.Layer<HttpApi.Api, E, R>,
   address: ListenAddress,
   options: HttpOptions
 ) =>
-  HttpApiBuilder.serve(cynodeMiddleware(options)).pipe(
-    Layer.provide(HttpApiSwagger.layer({ path: "/docs" })),
-    Layer.provide(HttpApiBuilder.middlewareOpenApi({ path: "/openapi.json" })),
-    Layer.provide(apiLayer),
-    Layer.provideMerge(
-      NodeHttpServer.layer(() => {
-        const server = createServer({ requestTimeout: 0, headersTimeout: 60_000, keepAliveTimeout: 5_000 })
-        server.maxHeadersCount = 200
-        return server
-      }, { port: address.port, host: address.host })
-    )
+  Layer.unwrapEffect(
+    Effect.map(serverLimits, (limits) =>
+      HttpApiBuilder.serve(cynodeMiddleware(makeRouteTable(api, options.routes))).pipe(
+        Layer.provide(HttpApiSwagger.layer({ path: "/docs" })),
+        Layer.provide(HttpApiBuilder.middlewareOpenApi({ path: "/openapi.json" })),
+        Layer.provide(apiLayer),
+        Layer.provideMerge(NodeHttpServer.layer(() => makeLimitedServer(limits), { port: address.port, host: address.host }))
+      ))
   )

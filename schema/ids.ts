@@ -30,9 +30,13 @@ export const isIdentifier = Schema.is(Identifier)
 /** Canonical lower-case UUID, as PostgreSQL's gen_random_uuid() renders it. */
 export const Uuid = Schema.UUID.pipe(Schema.annotations({ identifier: "Uuid" }))
 
-/** A string that must not carry NUL bytes (PostgreSQL text refuses them, and they smuggle paths). */
+/** A lone UTF-16 surrogate (from a `\ud800` JSON escape) has no UTF-8 form: PostgreSQL would refuse it with a 500. */
+const hasLoneSurrogate = (s: string) => /\p{Surrogate}/u.test(s)
+
+/** A string that must not carry NUL bytes (PostgreSQL text refuses them, and they smuggle paths) nor lone surrogates. */
 export const SafeString = Schema.String.pipe(
   Schema.filter((s) => (s.includes("\u0000") ? "must not contain NUL characters" : true)),
+  Schema.filter((s) => (hasLoneSurrogate(s) ? "must be valid Unicode (no lone surrogate)" : true)),
   Schema.annotations({ identifier: "SafeString" })
 )
 

@@ -15,6 +15,7 @@ import { HealthHttpLive } from "./HealthHttp.ts"
 import { LivenessRepo, LivenessSettings, LivenessSweeper } from "./Liveness.ts"
 import { JobsRepo } from "./JobsRepo.ts"
 import { NodeAuthLive } from "./NodeAuth.ts"
+import { controlPlaneRoutes } from "./ControlPlaneRoutes.ts"
 import { ControlPlaneApi } from "./NodesApi.ts"
 import { NodesHttpLive } from "./NodesHttp.ts"
 import { NodesRepo } from "./NodesRepo.ts"
@@ -26,7 +27,6 @@ import { WorkerTokens } from "./WorkerTokens.ts"
 /** The control plane (control-plane.md): composition only. `--migrate-only` migrates the database and exits. */
 
 const PROGRAM = "control-plane"
-const MAX_BODY_BYTES = 1024 * 1024
 
 // Configuration first, so a missing secret is reported before any database work.
 const Infrastructure = Layer.mergeAll(Database.layer, Passwords.Live).pipe(
@@ -53,7 +53,7 @@ const Api = HttpApiBuilder.api(ControlPlaneApi).pipe(
 )
 
 const Server = Layer.unwrapEffect(
-  Effect.map(ControlPlaneConfig, (settings) => serveApi(Api, settings.listen, { maxBodyBytes: MAX_BODY_BYTES }))
+  Effect.map(ControlPlaneConfig, (settings) => serveApi(ControlPlaneApi, Api, settings.listen, { routes: controlPlaneRoutes }))
 )
 
 const Listening = Layer.effectDiscard(

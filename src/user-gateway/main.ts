@@ -17,6 +17,7 @@ import { BootstrapAdminLive } from "./BootstrapAdmin.ts"
 import { ConsoleHttpLive } from "./ConsoleHttp.ts"
 import { GatewayApi } from "./GatewayApi.ts"
 import { GatewayConfig } from "./GatewayConfig.ts"
+import { gatewayRoutes } from "./GatewayRoutes.ts"
 import { HealthHttpLive } from "./HealthHttp.ts"
 import { LoginThrottle } from "./LoginThrottle.ts"
 import { Sessions } from "./Sessions.ts"
@@ -52,11 +53,7 @@ const Api = HttpApiBuilder.api(GatewayApi).pipe(
 
 const Server = Layer.unwrapEffect(
   Effect.map(GatewayConfig, (settings) =>
-    serveApi(Api, settings.listen, {
-      maxBodyBytes: settings.maxBodyBytes,
-      bodyLimitFor: (path) => (/^\/v1\/(auth|admin|users)\//.test(path) ? 64 * 1024 : undefined),
-      requireJsonContentType: true
-    }))
+    serveApi(GatewayApi, Api, settings.listen, { routes: gatewayRoutes(settings.maxBodyBytes) }))
 )
 
 const Listening = Layer.effectDiscard(

@@ -1,5 +1,6 @@
-import { HttpApi, HttpApiEndpoint, HttpApiGroup, HttpApiSchema } from "@effect/platform"
+import { HttpApi, HttpApiEndpoint, HttpApiGroup, HttpApiMiddleware, HttpApiSchema, HttpApiSecurity } from "@effect/platform"
 import { Schema } from "effect"
+import type { RoutePolicy } from "../../layers/HttpRoutes.ts"
 import { Identifier } from "../../schema/ids.ts"
 import {
   BadRequest,
@@ -24,12 +25,18 @@ import { JobStatus, LeaseSeq, OutputParams, RunJobResponse } from "../../schema/
 const Text = HttpApiSchema.Text()
 const jobIdParam = HttpApiSchema.param("job_id", Identifier)
 
+/** `Authorization: Bearer <worker token>`, checked on the matched route before the handler reads the body. */
+export class WorkerAuth extends HttpApiMiddleware.Tag<WorkerAuth>()("cynode/worker-api/WorkerAuth", {
+  failure: Unauthorized,
+  security: { bearer: HttpApiSecurity.bearer }
+}) {}
+
 export class HealthGroup extends HttpApiGroup.make("health")
   .add(HttpApiEndpoint.get("healthz", "/healthz").addSuccess(Text))
   .add(HttpApiEndpoint.get("readyz", "/readyz").addSuccess(Text).addError(Text, { status: 503 }))
 {}
 
-/** Every jobs endpoint needs `Authorization: Bearer <token>`; the check runs before the body is read. */
+/** Every jobs endpoint needs `Authorization: Bearer <token>` (WorkerAuth); the check runs before the body is read. */
 export class JobsGroup extends HttpApiGroup.make("jobs")
   .add(
     HttpApiEndpoint.post("run")`/v1/worker/jobs:run`
@@ -63,9 +70,13 @@ export class JobsGroup extends HttpApiGroup.make("jobs")
       .addError(NotFound)
   )
   .addError(Unauthorized)
+  .middleware(WorkerAuth)
 {}
 
 export class WorkerApi extends HttpApi.make("worker-api").add(HealthGroup).add(JobsGroup) {}
 
-/** Paths under this prefix need the bearer token. */
-export const PROTECTED_PREFIX = "/v1/worker/"
+/** Only the probes are open; every other route needs the bearer token. */
+export const workerRoutes = (maxRequestBytes: number): RoutePolicy => ({
+  publicRoutes: ["GET /healthz", "GET /readyz"],
+  defaultMaxBodyBytes: maxRequestBytes
+})

@@ -1,14 +1,13 @@
-import { HttpApiBuilder, HttpServerRequest, HttpServerResponse } from "@effect/platform"
-import { Effect, Option } from "effect"
-import { problemResponse } from "../../layers/Http.ts"
-import { BadRequest, problemFor } from "../../schema/problem.ts"
+import { HttpApiBuilder, HttpServerResponse } from "@effect/platform"
+import { Effect, Layer, Redacted } from "effect"
+import { Unauthorized } from "../../schema/problem.ts"
 import { decodeRunRequest } from "./Decode.ts"
 import { Jobs } from "./Jobs.ts"
+import { WorkerApi, WorkerAuth } from "./JobsApi.ts"
 import { followOutput } from "./OutputFollow.ts"
-import { PROTECTED_PREFIX, WorkerApi } from "./JobsApi.ts"
-import { WorkerState, type WorkerStateShape } from "./WorkerState.ts"
+import { WorkerState } from "./WorkerState.ts"
 
-/** Handlers of the Worker API, and the bearer gate that runs before any body is read. */
+/** Handlers of the Worker API, and its bearer check (run by HttpApi on the matched route, before the body is read). */
 
 export const HealthLive = HttpApiBuilder.group(WorkerApi, "health", (handlers) =>
   Effect.gen(function*() {
@@ -24,8 +23,9 @@ export const JobsHttpLive = HttpApiBuilder.group(WorkerApi, "jobs", (handlers) =
     const jobs = yield* Jobs
     return handlers
       .handle("run", ({ request }) =>
+        // A body that cannot be read (over the limit, aborted) is answered by layers/Http.ts.
         request.text.pipe(
-          Effect.mapError(() => new BadRequest({ detail: "cannot read the request body" })),
+          Effect.orDie,
           Effect.flatMap(decodeRunRequest),
           Effect.flatMap(jobs.run)
         ))
@@ -39,12 +39,13 @@ export const JobsHttpLive = HttpApiBuilder.group(WorkerApi, "jobs", (handlers) =
       .handle("cancel", ({ path }) => jobs.cancel(path.job_id))
   }))
 
-/** 401 with `WWW-Authenticate: Bearer` for a missing, wrong or expired token on every `/v1/worker/` path. */
-export const bearerGate = (state: WorkerStateShape) =>
-(request: HttpServerRequest.HttpServerRequest, requestId: string) =>
-  request.url.startsWith(PROTECTED_PREFIX)
-    ? Effect.map(state.authorize(request.headers["authorization"]), (outcome) =>
-      outcome.ok
-        ? Option.none<HttpServerResponse.HttpServerResponse>()
-        : Option.some(problemResponse(problemFor(401, outcome.detail, { instance: requestId }))))
-    : Effect.succeed(Option.none<HttpServerResponse.HttpServerResponse>())
+/** 401 (with `WWW-Authenticate: Bearer`, added by layers/Http.ts) for a missing, wrong or expired token. */
+export const WorkerAuthLive = Layer.effect(
+  WorkerAuth,
+  Effect.map(WorkerState, (state) =>
+    WorkerAuth.of({
+      bearer: (token) =>
+        Effect.flatMap(state.authorize(`Bearer ${Redacted.value(token)}`), (outcome) =>
+          outcome.ok ? Effect.void : Effect.fail(new Unauthorized({ detail: outcome.detail })))
+    }))
+)

@@ -3,8 +3,8 @@ import { Effect, Layer } from "effect"
 import { serveApi } from "../../layers/Http.ts"
 import type { WorkerToken } from "./Auth.ts"
 import { Jobs, JobsLive } from "./Jobs.ts"
-import { WorkerApi } from "./JobsApi.ts"
-import { bearerGate, HealthLive, JobsHttpLive } from "./JobsHttp.ts"
+import { WorkerApi, workerRoutes } from "./JobsApi.ts"
+import { HealthLive, JobsHttpLive, WorkerAuthLive } from "./JobsHttp.ts"
 import { WorkerSettingsTag, type WorkerSettings } from "./Settings.ts"
 import * as WorkerStateModule from "./WorkerState.ts"
 import { ensureMountRoot } from "./Workspace.ts"
@@ -32,13 +32,11 @@ export const layer = (options: WorkerApiOptions) =>
         Layer.provideMerge(WorkerStateModule.layer(options.token)),
         Layer.provideMerge(Layer.succeed(WorkerSettingsTag, settings))
       )
-      const http = Layer.unwrapEffect(
-        Effect.map(WorkerStateModule.WorkerState, (state) =>
-          serveApi(
-            HttpApiBuilder.api(WorkerApi).pipe(Layer.provide([HealthLive, JobsHttpLive])),
-            settings.listen,
-            { maxBodyBytes: settings.maxRequestBytes, beforeBody: bearerGate(state) }
-          ))
+      const http = serveApi(
+        WorkerApi,
+        HttpApiBuilder.api(WorkerApi).pipe(Layer.provide([HealthLive, JobsHttpLive]), Layer.provide(WorkerAuthLive)),
+        settings.listen,
+        { routes: workerRoutes(settings.maxRequestBytes) }
       )
       // Built last, so released first: running jobs end (and their requests are answered) before the server closes.
       const drainOnShutdown = Layer.scopedDiscard(

@@ -23,9 +23,15 @@ const EchoLive = HttpApiBuilder.group(TestApi, "echo", (handlers) =>
     .handle("busy", () => Effect.fail(new TooManyRequests({ detail: "slow down", retry_after_seconds: 5 }))))
 
 const ServerLive = serveApi(
+  TestApi,
   HttpApiBuilder.api(TestApi).pipe(Layer.provide(EchoLive)),
   { host: "127.0.0.1", port: 0 },
-  { maxBodyBytes: 1024 }
+  {
+    routes: {
+      publicRoutes: ["POST /echo", "GET /missing", "GET /busy"],
+      defaultMaxBodyBytes: 1024
+    }
+  }
 )
 
 const baseUrl = HttpServer.addressFormattedWith((address) => Effect.succeed(address))
@@ -82,6 +88,34 @@ describe("Http", () => {
         const res = yield* call("/echo", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ name: "x".repeat(5000) }) })
         expect(res.status).toBe(413)
         expect((yield* problem(res)).type).toBe("urn:cynodeai:error:payload_too_large")
+      }))
+
+    it.effect("answers a body that is not identity-encoded UTF-8 JSON with 415 without reading it", () =>
+      Effect.gen(function*() {
+        for (
+          const headers of [
+            { "content-type": "multipart/form-data; boundary=x" },
+            { "content-type": "text/plain" },
+            { "content-type": "application/json; charset=utf-16" },
+            { "content-type": "application/json", "content-encoding": "gzip" }
+          ]
+        ) {
+          const res = yield* call("/echo", { method: "POST", headers, body: "--x\r\n" })
+          expect(res.status).toBe(415)
+          expect((yield* problem(res)).status).toBe(415)
+        }
+        const ok = yield* call("/echo", {
+          method: "POST",
+          headers: { "content-type": "Application/JSON; charset=UTF-8" },
+          body: JSON.stringify({ name: "ok" })
+        })
+        expect(ok.status).toBe(200)
+      }))
+
+    it.effect("answers a body sent to no route with 404 without reading it", () =>
+      Effect.gen(function*() {
+        const res = yield* call("/nowhere", { method: "POST", headers: { "content-type": "application/json" }, body: "{}" })
+        expect(res.status).toBe(404)
       }))
 
     it.effect("maps tagged errors and unknown routes", () =>

@@ -1,0 +1,30 @@
+import type { RoutePolicy } from "../../layers/HttpRoutes.ts"
+import { MAX_PROMPT_BYTES } from "../../schema/task.ts"
+
+/**
+ * The gateway's route policy (user-gateway.md §2–§3): only the probes, login and refresh are open; body limits are
+ * sized to each contract. `maxBodyBytes` (MAX_REQUEST_BODY_MB) is the ceiling and the limit of unlisted routes.
+ */
+
+const AUTH_BODY_BYTES = 64 * 1024
+/** The 1 MiB prompt plus room for the other fields and JSON escaping overhead of a plain-text prompt. */
+const TASK_CREATE_BODY_BYTES = MAX_PROMPT_BYTES + 64 * 1024
+
+export const gatewayRoutes = (maxBodyBytes: number): RoutePolicy => {
+  const cap = (n: number) => Math.min(n, maxBodyBytes)
+  return {
+    publicRoutes: ["GET /healthz", "GET /readyz", "POST /v1/auth/login", "POST /v1/auth/refresh"],
+    defaultMaxBodyBytes: maxBodyBytes,
+    bodyLimits: {
+      "POST /v1/auth/login": cap(AUTH_BODY_BYTES),
+      "POST /v1/auth/refresh": cap(AUTH_BODY_BYTES),
+      "POST /v1/auth/logout": cap(AUTH_BODY_BYTES),
+      "POST /v1/admin/users": cap(AUTH_BODY_BYTES),
+      "POST /v1/users/:id/revoke_sessions": cap(AUTH_BODY_BYTES),
+      "POST /v1/users/:id/disable": cap(AUTH_BODY_BYTES),
+      "POST /v1/users/:id/enable": cap(AUTH_BODY_BYTES),
+      "POST /v1/tasks": cap(TASK_CREATE_BODY_BYTES),
+      "POST /v1/tasks/:id/cancel": cap(AUTH_BODY_BYTES)
+    },
+  }
+}
