@@ -32,6 +32,7 @@ Feature: User gateway authentication
   Scenario: Reusing an old refresh token revokes the whole session family
     Given "alice" is logged in to the gateway
     When "alice" refreshes the gateway session
+    And the gateway refresh grace window has passed
     And "alice" presents the previous gateway refresh token again
     Then the gateway answers 401
     And the gateway access token of "alice" is refused

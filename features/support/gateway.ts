@@ -13,6 +13,9 @@ import { stopTestServer } from "../../test/support/testDatabase.ts"
 /** Short lockout settings so a scenario can wait one out. */
 export const LOCKOUT = { threshold: 3, windowSeconds: 2, durationSeconds: 2 }
 
+/** A short refresh grace window, so a reuse scenario can wait it out. */
+export const REFRESH_GRACE_MS = 500
+
 let running: Promise<RunningGateway> | undefined
 
 export const gateway = (): Promise<RunningGateway> =>
@@ -20,6 +23,7 @@ export const gateway = (): Promise<RunningGateway> =>
     AUTH_LOCKOUT_THRESHOLD: String(LOCKOUT.threshold),
     AUTH_LOCKOUT_WINDOW: `${LOCKOUT.windowSeconds}s`,
     AUTH_LOCKOUT_DURATION: `${LOCKOUT.durationSeconds}s`,
+    AUTH_REFRESH_GRACE: `${REFRESH_GRACE_MS}ms`,
     RATE_LIMIT_PER_MINUTE: "100000",
     AUTH_IP_FAILURE_THRESHOLD: "100000"
   })
@@ -57,7 +61,7 @@ export const current = (): GatewayScenario => {
 /** The scenario's real handle for a name used in the feature file (`admin` stays `admin`). */
 export const handleFor = (name: string) => (name === "admin" ? "admin" : `${name}-${current().suffix}`)
 
-Before({ tags: "@gateway" }, async function() {
+Before({ tags: "@gateway", timeout: 60_000 }, async function() {
   scenario = { suffix: randomBytes(4).toString("hex"), users: new Map() }
   await gateway()
 })

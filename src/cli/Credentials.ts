@@ -100,3 +100,40 @@ export const remove: Effect.Effect<boolean, LocalFileError> = Effect.gen(functio
     catch: (cause) => fileError(file, cause)
   })
 })
+
+/** A lock older than this was left by a command that died; it is broken rather than waited on forever. */
+const STALE_LOCK_MS = 30_000
+const LOCK_WAIT_MS = 30_000
+
+/**
+ * Runs `effect` holding `credentials.json.lock` (created exclusively), so two commands never refresh the same
+ * session at once; another command's lock is waited for. Released on every exit.
+ */
+export const withLock = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E | LocalFileError, R> =>
+  Effect.gen(function*() {
+    const file = yield* credentialsPath
+    const lock = `${file}.lock`
+    const tryTake = Effect.try({
+      try: () => {
+        fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 })
+        try {
+          fs.closeSync(fs.openSync(lock, "wx", FILE_MODE))
+          return true
+        } catch (error) {
+          if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error
+          const age = Date.now() - fs.statSync(lock, { throwIfNoEntry: false })!.mtimeMs
+          if (age > STALE_LOCK_MS) fs.rmSync(lock, { force: true })
+          return false
+        }
+      },
+      catch: (cause) => fileError(lock, cause)
+    })
+    const deadline = Date.now() + LOCK_WAIT_MS
+    while (!(yield* tryTake)) {
+      if (Date.now() > deadline) {
+        return yield* new LocalFileError({ path: lock, reason: "another cynode command holds the credentials lock" })
+      }
+      yield* Effect.sleep("50 millis")
+    }
+    return yield* effect.pipe(Effect.ensuring(Effect.sync(() => fs.rmSync(lock, { force: true }))))
+  })

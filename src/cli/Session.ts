@@ -62,17 +62,35 @@ export const authenticated = <A, E, R>(
     const session: Session = { gatewayUrl, handle: credentials.handle }
     return yield* use(gatewayUrl, credentials.accessToken, session).pipe(
       Effect.catchIf(isUnauthorized, (unauthorized) =>
-        Gateway.refresh(gatewayUrl, credentials.refreshToken).pipe(
+        refreshUnderLock(credentials).pipe(
           // The refresh token no longer works either: report the original 401.
           Effect.catchIf(isUnauthorized, () => Effect.fail(unauthorized)),
-          Effect.tap((pair) =>
-            Credentials.save({
-              ...credentials,
-              accessToken: Redacted.make(pair.access_token),
-              refreshToken: Redacted.make(pair.refresh_token)
-            })
-          ),
-          Effect.flatMap((pair) => use(gatewayUrl, Redacted.make(pair.access_token), session))
+          Effect.flatMap((accessToken) => use(gatewayUrl, accessToken, session))
         ))
     )
   })
+
+/**
+ * Refreshes the stored session holding the credentials lock. When another command refreshed it meanwhile (the
+ * stored refresh token is no longer the one this command read), its new access token is used instead: refreshing
+ * the old token again would look like token reuse to the gateway.
+ */
+const refreshUnderLock = (credentials: Credentials.Credentials) =>
+  Credentials.withLock(
+    Effect.gen(function*() {
+      const current = yield* Credentials.load
+      if (
+        Option.isSome(current) && current.value.gatewayUrl === credentials.gatewayUrl &&
+        Redacted.value(current.value.refreshToken) !== Redacted.value(credentials.refreshToken)
+      ) {
+        return current.value.accessToken
+      }
+      const pair = yield* Gateway.refresh(credentials.gatewayUrl, credentials.refreshToken)
+      yield* Credentials.save({
+        ...credentials,
+        accessToken: Redacted.make(pair.access_token),
+        refreshToken: Redacted.make(pair.refresh_token)
+      })
+      return Redacted.make(pair.access_token)
+    })
+  )

@@ -1,5 +1,5 @@
 import { HttpApiBuilder } from "@effect/platform"
-import { Effect, Option, Redacted } from "effect"
+import { Effect, Exit, Option, Redacted } from "effect"
 import { Passwords } from "../../layers/Passwords.ts"
 import type { LoginRequest } from "../../schema/auth.ts"
 import { BadRequest, TooManyRequests, Unauthorized } from "../../schema/problem.ts"
@@ -20,6 +20,8 @@ const tooMany = (refusal: Refusal) =>
   new TooManyRequests({
     detail: refusal.reason === "locked_out"
       ? "too many failed attempts; try again later"
+      : refusal.reason === "login_in_flight"
+      ? "another login for this handle is being checked; try again shortly"
       : "too many requests; try again later",
     retry_after_seconds: refusal.retryAfterSeconds
   })
@@ -28,16 +30,26 @@ const login = (body: LoginRequest, client: ClientInfo) =>
   Effect.gen(function*() {
     const throttle = yield* LoginThrottle
     const audit = yield* Audit
+    const who = { subject_handle: body.handle, ip: client.ip, user_agent: client.userAgent }
+
+    const admission = yield* throttle.admitLogin(client.ip, body.handle)
+    if ("refusal" in admission) {
+      yield* audit.record({ event_type: "login_failure", success: false, reason: admission.refusal.reason, ...who })
+      return yield* Effect.fail(tooMany(admission.refusal))
+    }
+    return yield* check(body, client).pipe(
+      Effect.onExit((exit) => throttle.settleLogin(client.ip, body.handle, admission.admittedAt, Exit.isSuccess(exit)))
+    )
+  }).pipe(Effect.withSpan("Auth.login"))
+
+/** One admitted attempt: the password check and, on success, a new session. */
+const check = (body: LoginRequest, client: ClientInfo) =>
+  Effect.gen(function*() {
+    const audit = yield* Audit
     const users = yield* UsersRepo
     const passwords = yield* Passwords
     const sessions = yield* Sessions
     const who = { subject_handle: body.handle, ip: client.ip, user_agent: client.userAgent }
-
-    const refusal = yield* throttle.admitLogin(client.ip, body.handle)
-    if (refusal !== undefined) {
-      yield* audit.record({ event_type: "login_failure", success: false, reason: refusal.reason, ...who })
-      return yield* Effect.fail(tooMany(refusal))
-    }
     const user = yield* users.findForLogin(body.handle)
     const stored = user?.password_hash == null ? undefined : Buffer.from(user.password_hash).toString("utf8")
     // Exactly one Argon2id verification on every path, so timing does not tell unknown handles apart.
@@ -52,15 +64,13 @@ const login = (body: LoginRequest, client: ClientInfo) =>
       ? "user_inactive"
       : undefined
     if (user === undefined || reason !== undefined) {
-      yield* throttle.recordFailure(client.ip, body.handle)
       yield* audit.record({ event_type: "login_failure", success: false, reason, user_id: user?.id, ...who })
       return yield* Effect.fail(invalidCredentials)
     }
-    yield* throttle.recordSuccess(body.handle)
     const pair = yield* sessions.start(user)
     yield* audit.record({ event_type: "login_success", success: true, user_id: user.id, ...who })
     return pair
-  }).pipe(Effect.withSpan("Auth.login"))
+  })
 
 export const AuthHttpLive = HttpApiBuilder.group(GatewayApi, "auth", (handlers) =>
   handlers

@@ -1,26 +1,27 @@
 import { HttpServerRequest } from "@effect/platform"
 import { Effect, Option } from "effect"
-import { isIP } from "node:net"
+import type { BlockList } from "node:net"
 import { GatewayConfig } from "./GatewayConfig.ts"
+import { clientAddress, makeTrustedProxies, normalize } from "./TrustedProxies.ts"
 
-/** Who is calling, for throttling and audit: the socket peer, or the proxy's header when `TRUST_PROXY_HEADERS`. */
+/** Who is calling, for throttling and audit (the client address as TrustedProxies.ts decides it). */
 export interface ClientInfo {
   readonly ip: string
   readonly userAgent: string | undefined
 }
 
-const firstForwarded = (header: string | undefined): string | undefined => {
-  const first = header?.split(",")[0]?.trim()
-  return first !== undefined && isIP(first) !== 0 ? first : undefined
-}
+const listsBySettings = new WeakMap<ReadonlyArray<string>, BlockList>()
 
 export const clientInfo = Effect.gen(function*() {
   const request = yield* HttpServerRequest.HttpServerRequest
-  const { trustProxyHeaders } = yield* GatewayConfig
+  const { trustedProxies } = yield* GatewayConfig
+  let trusted = listsBySettings.get(trustedProxies)
+  if (trusted === undefined) {
+    trusted = makeTrustedProxies(trustedProxies)
+    listsBySettings.set(trustedProxies, trusted)
+  }
   const peer = Option.getOrElse(request.remoteAddress, () => "unknown")
-  const forwarded = trustProxyHeaders
-    ? firstForwarded(request.headers["x-forwarded-for"]) ?? firstForwarded(request.headers["x-real-ip"])
-    : undefined
+  const ip = trustedProxies.length === 0 ? normalize(peer) : clientAddress(peer, request.headers["x-forwarded-for"], trusted)
   const userAgent = request.headers["user-agent"]
-  return { ip: forwarded ?? peer, userAgent: userAgent?.slice(0, 512) } satisfies ClientInfo
+  return { ip, userAgent: userAgent?.slice(0, 512) } satisfies ClientInfo
 })

@@ -8,10 +8,14 @@ import { GatewayConfig, type GatewaySettings } from "./GatewayConfig.ts"
  *   `AUTH_LOCKOUT_WINDOW` lock it for `AUTH_LOCKOUT_DURATION`, the right password included;
  * - per IP, `AUTH_IP_FAILURE_THRESHOLD` failures within the window lock the IP the same way.
  * A success resets the handle. Refusals carry the seconds until the caller may retry.
+ *
+ * A login attempt counts as a failure the moment it is admitted (a success takes it back), and a handle has at most
+ * one login in flight: the password hash check takes time, so counting only after it would let a burst of
+ * parallel guesses all be checked before the first one is counted.
  */
 
 export interface Refusal {
-  readonly reason: "rate_limited" | "locked_out"
+  readonly reason: "rate_limited" | "locked_out" | "login_in_flight"
   readonly retryAfterSeconds: number
 }
 
@@ -34,6 +38,8 @@ export const makeThrottle = (settings: GatewaySettings) => {
   const rates = new Map<string, RateState>()
   const handles = new Map<string, FailureState>()
   const ips = new Map<string, FailureState>()
+  /** Handles (lower-cased) with a login being checked right now. */
+  const inFlight = new Set<string>()
 
   const sweep = (now: number) => {
     if (rates.size > SWEEP_ABOVE) {
@@ -78,18 +84,46 @@ export const makeThrottle = (settings: GatewaySettings) => {
     map.set(key, state)
   }
 
+  /** Takes back the failure counted at admission (the newest one, unless a lock already consumed it). */
+  const unfail = (map: Map<string, FailureState>, key: string, admittedAt: number) => {
+    const state = map.get(key)
+    if (state === undefined) return
+    const i = state.failures.lastIndexOf(admittedAt)
+    if (i >= 0) state.failures.splice(i, 1)
+  }
+
   const withNow = <A>(f: (now: number) => A) => Effect.map(Clock.currentTimeMillis, f)
 
+  /**
+   * Admits one login attempt, counted as a failure now, or refuses it. An admitted attempt must be settled with
+   * `settleLogin` whatever happens (the handler does it on exit).
+   */
+  const admitLogin = (ip: string, handle: string) =>
+    withNow((now): { readonly refusal: Refusal } | { readonly admittedAt: number } => {
+      const key = handle.toLowerCase()
+      const refusal = countCall(ip, now) ?? lockOf(ips, ip, now) ?? lockOf(handles, key, now)
+      if (refusal !== undefined) return { refusal }
+      if (inFlight.has(key)) return { refusal: { reason: "login_in_flight", retryAfterSeconds: 1 } }
+      inFlight.add(key)
+      fail(handles, key, settings.lockoutThreshold, now)
+      fail(ips, ip, settings.ipFailureThreshold, now)
+      return { admittedAt: now }
+    })
+
+  /** Ends an admitted attempt: a success resets the handle and takes back the IP's counted failure. */
+  const settleLogin = (ip: string, handle: string, admittedAt: number, succeeded: boolean) =>
+    Effect.sync(() => {
+      const key = handle.toLowerCase()
+      inFlight.delete(key)
+      if (!succeeded) return
+      handles.delete(key)
+      unfail(ips, ip, admittedAt)
+    })
+
   return {
-    admitLogin: (ip: string, handle: string) =>
-      withNow((now) => countCall(ip, now) ?? lockOf(ips, ip, now) ?? lockOf(handles, handle.toLowerCase(), now)),
+    admitLogin,
+    settleLogin,
     admitRefresh: (ip: string) => withNow((now) => countCall(ip, now) ?? lockOf(ips, ip, now)),
-    recordFailure: (ip: string, handle: string) =>
-      withNow((now) => {
-        fail(handles, handle.toLowerCase(), settings.lockoutThreshold, now)
-        fail(ips, ip, settings.ipFailureThreshold, now)
-      }),
-    recordSuccess: (handle: string) => Effect.sync(() => void handles.delete(handle.toLowerCase()))
   }
 }
 

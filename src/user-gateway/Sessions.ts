@@ -1,4 +1,4 @@
-import { Context, Effect, Layer, Option, Redacted, Schema } from "effect"
+import { Clock, Context, Effect, Exit, Layer, Option, Redacted, Schema } from "effect"
 import { createHash, randomUUID, timingSafeEqual } from "node:crypto"
 import { Jwt } from "../../layers/Jwt.ts"
 import type { TokenPair } from "../../schema/auth.ts"
@@ -14,6 +14,8 @@ import type { AuthenticatedUser } from "./AuthMiddleware.ts"
  * Sessions and tokens (user-gateway.md §3): a login opens a session (a token family, id = `sid`); both tokens carry
  * `sid`; every request re-checks the session, so revocation takes effect at once; refresh rotates the family's
  * token with one conditional UPDATE, and a token that is not the current one revokes the family (reuse).
+ * A token just rotated stays good for a short grace window, for the same answer only: two clients of one session
+ * refreshing at once (two CLI commands) both get the pair the first rotation issued, instead of a reuse revocation.
  */
 
 export type { AuthenticatedUser }
@@ -74,7 +76,7 @@ export const makeSessions = Effect.gen(function*() {
       Effect.option
     )
 
-  const refresh = (token: string, client: ClientInfo) =>
+  const rotate = (token: string, client: ClientInfo) =>
     Effect.gen(function*() {
       const fail = (reason: string, extra: { user_id?: string; subject_handle?: string } = {}) =>
         Effect.zipRight(
@@ -104,6 +106,27 @@ export const makeSessions = Effect.gen(function*() {
       if (!rotated) return yield* revokeForReuse
       yield* audit.record({ event_type: "refresh_success", success: true, ip: client.ip, user_agent: client.userAgent, ...who })
       return toPair(access.token, next.token)
+    })
+
+  /** Rotations by presented token hash: in flight (until = Infinity) or answered within the grace window. */
+  type RotateError = Effect.Effect.Error<ReturnType<typeof rotate>>
+  const rotations = new Map<string, { readonly answer: Effect.Effect<TokenPair, RotateError>; until: number }>()
+
+  const refresh = (token: string, client: ClientInfo) =>
+    Effect.gen(function*() {
+      const now = yield* Clock.currentTimeMillis
+      for (const [key, entry] of rotations) if (entry.until <= now) rotations.delete(key)
+      const key = tokenHash(token).toString("hex")
+      const existing = rotations.get(key)
+      if (existing !== undefined) return yield* existing.answer
+      // Runs once; a concurrent refresh with the same token waits for the same answer.
+      const answer = yield* Effect.cached(rotate(token, client))
+      const entry = { answer, until: Number.POSITIVE_INFINITY }
+      rotations.set(key, entry)
+      const exit = yield* Effect.exit(answer)
+      if (Exit.isSuccess(exit)) entry.until = (yield* Clock.currentTimeMillis) + settings.refreshGraceMs
+      else rotations.delete(key)
+      return yield* exit
     }).pipe(Effect.withSpan("Sessions.refresh"))
 
   /** The per-request check behind every bearer route: a valid access token of a live session of an active user. */
