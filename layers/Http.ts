@@ -282,15 +282,13 @@ const handle = <E, R>(
     return yield* app.pipe(
       // The body is read only by the handler, after the route's credential check, under the route's limit.
       Effect.provideService(HttpServerRequest.HttpServerRequest, guardBody(request, limit, failed)),
+      // Only a 5xx is an error of ours; a 4xx (no route, a refused body) is the access line's business.
       Effect.tapErrorCause((cause) =>
-        Cause.isInterruptedOnly(cause) || isRouteNotFound(cause) ? Effect.void : Effect.logError("request failed", cause)
+        Cause.isInterruptedOnly(cause) || (status > 0 && status < 500) ? Effect.void : Effect.logError("request failed", cause)
       ),
       Effect.ensuring(accessLog)
     )
   })
-
-const isRouteNotFound = (cause: Cause.Cause<unknown>) =>
-  Option.exists(Cause.failureOption(cause), (e) => HttpServerError.isServerError(e) && e._tag === "RouteNotFound")
 
 /**
  * Serves an HttpApi (its handlers provided by `apiLayer`) on a Node HTTP server with the limits of HttpLimits.ts;

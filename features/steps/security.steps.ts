@@ -3,11 +3,11 @@ import { strict as assert } from "node:assert"
 import type { Socket } from "node:net"
 import { capabilityReport } from "../../test/support/controlPlane.ts"
 import { SANDBOX_IMAGE } from "../../test/support/engine.ts"
-import { openSocket, rawHttp, untilClosed, type RawResult } from "../../test/support/rawHttp.ts"
-import { loginTokens } from "../../test/user-gateway/gatewayProcess.ts"
-import { current, gateway, LOCKOUT, REFRESH_GRACE_MS, type TokenPairState } from "../support/gateway.ts"
+import { openSocket, rawHttp, rawSocketHttp, untilClosed, type RawResult } from "../../test/support/rawHttp.ts"
+import { createUser, loginTokens } from "../../test/user-gateway/gatewayProcess.ts"
+import { current, gateway, REFRESH_GRACE_MS, type TokenPairState } from "../support/gateway.ts"
 import { ScenarioStates } from "../support/scenarioStates.ts"
-import { EDGE_LIMITS, edgeControlPlane } from "../support/security.ts"
+import { EDGE_LIMITS, edgeControlPlane, LOCKOUT_GATEWAY, lockoutGateway } from "../support/security.ts"
 import { workerUnderTest } from "../support/worker_api.ts"
 
 /** Steps for features/security/http_edge.feature: raw requests to the real programs, spelt as an attacker would. */
@@ -112,7 +112,7 @@ Then("the answer is {int}", function(this: object, status: number) {
 When("an 8 MiB task body is posted to the user gateway without a token", { timeout: 60_000 }, async function(this: object) {
   const g = await gateway()
   const body = JSON.stringify({ prompt: "x".repeat(8 * 1024 * 1024) })
-  states.of(this).last = await rawHttp(g.baseUrl, { method: "POST", target: "/v1/tasks", headers: JSON_HEADERS, body })
+  states.of(this).last = await rawSocketHttp(g.baseUrl, { method: "POST", target: "/v1/tasks", headers: JSON_HEADERS, body })
 })
 
 When(
@@ -235,14 +235,14 @@ When(
 )
 
 When(
-  "{int} wrong passwords for {string} are sent to the gateway at once",
+  "{int} wrong passwords for a new user {string} are sent to the gateway at once",
   { timeout: 60_000 },
   async function(this: object, count: number, name: string) {
-    const g = await gateway()
-    const user = current().users.get(name)
-    assert.ok(user, `no gateway user ${name}`)
+    const g = await lockoutGateway()
+    const handle = `${name}-${Math.random().toString(16).slice(2, 10)}`
+    await createUser(g, handle, `${name}-right-password`)
     const answers = await Promise.all(
-      Array.from({ length: count }, (_, i) => g.call("POST", "/v1/auth/login", { body: { handle: user.handle, password: `guess-${i}` } }))
+      Array.from({ length: count }, (_, i) => g.call("POST", "/v1/auth/login", { body: { handle, password: `guess-${i}` } }))
     )
     states.of(this).statuses = answers.map((a) => a.status)
   }
@@ -251,7 +251,7 @@ When(
 Then("at most the lockout threshold of them are answered 401 and all others 429", function(this: object) {
   const statuses = states.of(this).statuses ?? []
   const unauthorized = statuses.filter((s) => s === 401).length
-  assert.ok(unauthorized >= 1 && unauthorized <= LOCKOUT.threshold, `${unauthorized} guesses were checked: ${statuses.join(",")}`)
+  assert.ok(unauthorized >= 1 && unauthorized <= LOCKOUT_GATEWAY.threshold, `${unauthorized} guesses were checked: ${statuses.join(",")}`)
   assert.equal(statuses.filter((s) => s === 429).length, statuses.length - unauthorized, statuses.join(","))
 })
 

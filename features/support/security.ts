@@ -1,5 +1,6 @@
 import { AfterAll } from "@cucumber/cucumber"
 import { ControlPlaneHarness } from "../../test/support/controlPlane.ts"
+import { startGateway, type RunningGateway } from "../../test/user-gateway/gatewayProcess.ts"
 
 /**
  * The @security suite's control plane: the real program with tight edge limits, so a scenario can watch a slow
@@ -19,9 +20,27 @@ export const edgeControlPlane = (): Promise<ControlPlaneHarness> =>
     }
   })
 
+/**
+ * A gateway whose lockout outlasts any burst of guesses (the shared @gateway one locks for 2 s so that a scenario
+ * can wait a lockout out), so that a count of checked guesses cannot include a second lockout period.
+ */
+export const LOCKOUT_GATEWAY = { threshold: 3 }
+
+let lockout: Promise<RunningGateway> | undefined
+
+export const lockoutGateway = (): Promise<RunningGateway> =>
+  lockout ??= startGateway({
+    AUTH_LOCKOUT_THRESHOLD: String(LOCKOUT_GATEWAY.threshold),
+    AUTH_LOCKOUT_WINDOW: "10m",
+    AUTH_LOCKOUT_DURATION: "10m",
+    RATE_LIMIT_PER_MINUTE: "100000",
+    AUTH_IP_FAILURE_THRESHOLD: "100000"
+  })
+
 AfterAll({ timeout: 60_000 }, async function() {
-  if (running === undefined) return
-  const harness = await running.catch(() => undefined)
+  const [harness, gateway] = [running, lockout]
   running = undefined
-  await harness?.stop()
+  lockout = undefined
+  await (await harness?.catch(() => undefined))?.stop()
+  await (await gateway?.catch(() => undefined))?.stop()
 })

@@ -73,3 +73,45 @@ export const untilClosed = (socket: Socket, timeoutMs: number): Promise<{ readon
       resolve({ closed: true, received })
     })
   })
+
+/**
+ * A request written on a plain socket while its answer is read: for a server that answers (and closes) before the
+ * whole body was sent, where an HTTP client would report only its own failed write.
+ */
+export const rawSocketHttp = (baseUrl: string, req: RawRequest): Promise<RawResult> =>
+  new Promise((resolve, reject) => {
+    const url = new URL(baseUrl)
+    const body = req.body === undefined ? Buffer.alloc(0) : Buffer.isBuffer(req.body) ? req.body : Buffer.from(req.body, "utf8")
+    const socket = connect(Number(url.port), url.hostname)
+    const chunks: Array<Buffer> = []
+    const timer = setTimeout(() => socket.destroy(new Error(`no answer within ${req.timeoutMs ?? 30_000} ms`)), req.timeoutMs ?? 30_000)
+    const finish = () => {
+      clearTimeout(timer)
+      const text = Buffer.concat(chunks).toString("utf8")
+      const [head = "", ...rest] = text.split("\r\n\r\n")
+      const [statusLine = "", ...headerLines] = head.split("\r\n")
+      const status = Number(/^HTTP\/1\.1 (\d{3})/.exec(statusLine)?.[1] ?? "0")
+      if (status === 0) return reject(new Error(`no HTTP answer before the connection closed: ${JSON.stringify(text.slice(0, 200))}`))
+      const headers: Record<string, string> = {}
+      for (const line of headerLines) {
+        const i = line.indexOf(":")
+        if (i > 0) headers[line.slice(0, i).trim().toLowerCase()] = line.slice(i + 1).trim()
+      }
+      resolve({ status, headers, text: rest.join("\r\n\r\n") })
+    }
+    socket.on("data", (d: Buffer) => {
+      chunks.push(d)
+    })
+    // The server may close while the body is still being written: what it answered is what counts.
+    socket.on("error", () => undefined)
+    socket.on("close", finish)
+    const head = [
+      `${req.method} ${req.target} HTTP/1.1`,
+      `Host: ${url.host}`,
+      "Connection: close",
+      `Content-Length: ${body.length}`,
+      ...Object.entries(req.headers ?? {}).map(([k, v]) => `${k}: ${v}`)
+    ].join("\r\n")
+    socket.write(`${head}\r\n\r\n`)
+    socket.end(body)
+  })
