@@ -24,7 +24,10 @@ export const gatewayRoutes = (maxBodyBytes: number): RoutePolicy => {
       "POST /v1/users/:id/disable": cap(AUTH_BODY_BYTES),
       "POST /v1/users/:id/enable": cap(AUTH_BODY_BYTES),
       "POST /v1/tasks": cap(TASK_CREATE_BODY_BYTES),
-      "POST /v1/tasks/:id/cancel": cap(AUTH_BODY_BYTES)
+      "POST /v1/tasks/:id/cancel": cap(AUTH_BODY_BYTES),
+      "POST /v1/nodes/:node_slug/drain": cap(AUTH_BODY_BYTES),
+      "POST /v1/nodes/:node_slug/disable": cap(AUTH_BODY_BYTES),
+      "POST /v1/nodes/:node_slug/enable": cap(AUTH_BODY_BYTES)
     },
   }
 }
