@@ -1,5 +1,5 @@
 import { Config, ConfigError, Either } from "effect"
-import { createServer, type Server } from "node:http"
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http"
 import type { Socket } from "node:net"
 import { parseGoDuration } from "../schema/time.ts"
 
@@ -70,11 +70,18 @@ export const makeLimitedServer = (limits: ServerLimits): Server => {
   })
   server.maxHeadersCount = 200
   server.maxConnections = limits.maxConnections
-  // The socket timeout fires after WRITE_TIMEOUT without any traffic; only a socket with bytes still queued for the
-  // client is a stalled write. With this listener present Node leaves every other socket alone.
+  // Node reports both a socket without traffic for WRITE_TIMEOUT and a kept-alive socket idle for IDLE_TIMEOUT as
+  // a socket timeout, and with this listener present it closes neither itself. Closed here: an idle socket (no
+  // request in progress) and a stalled write (bytes still queued for the client). A request whose answer is not
+  // written yet (a long job, a long poll) is left alone.
+  const busy = new Set<Socket>()
+  server.on("request", (req: IncomingMessage, res: ServerResponse) => {
+    busy.add(req.socket)
+    res.once("close", () => busy.delete(req.socket))
+  })
   server.setTimeout(limits.writeTimeoutMs)
   server.on("timeout", (socket: Socket) => {
-    if (socket.writableLength > 0) socket.destroy()
+    if (!busy.has(socket) || socket.writableLength > 0) socket.destroy()
   })
   return server
 }
