@@ -1,4 +1,5 @@
 import type { RoutePolicy } from "../../layers/HttpRoutes.ts"
+import { MAX_INPUT_FILES_BYTES } from "../../schema/files.ts"
 import { MAX_PROMPT_BYTES } from "../../schema/task.ts"
 
 /**
@@ -7,8 +8,11 @@ import { MAX_PROMPT_BYTES } from "../../schema/task.ts"
  */
 
 const AUTH_BODY_BYTES = 64 * 1024
-/** The 1 MiB prompt plus room for the other fields and JSON escaping overhead of a plain-text prompt. */
-const TASK_CREATE_BODY_BYTES = MAX_PROMPT_BYTES + 64 * 1024
+/**
+ * Just above what a task may carry: the 1 MiB prompt, its input files in base64 (4/3 of their 1 MiB), and 64 KiB
+ * for the other fields and JSON framing.
+ */
+const TASK_CREATE_BODY_BYTES = MAX_PROMPT_BYTES + Math.ceil(MAX_INPUT_FILES_BYTES / 3) * 4 + 64 * 1024
 
 export const gatewayRoutes = (maxBodyBytes: number): RoutePolicy => {
   const cap = (n: number) => Math.min(n, maxBodyBytes)
