@@ -38,19 +38,21 @@ export interface UpOptions {
   /** Variables passed through from this process when set. */
   readonly passThrough?: ReadonlyArray<string>
   readonly readyTimeoutMs?: number
+  /** Another run on an earlier run's state (its database, secrets file and node state), with its slug and password. */
+  readonly reuse?: { readonly stateDir: string; readonly nodeSlug: string; readonly adminPassword: string }
   /** Command-line flags for up.ts (`--exit-on-failure`, …). */
   readonly args?: ReadonlyArray<string>
 }
 
 export const startUpSystem = async (options: UpOptions): Promise<UpSystem> => {
   // The embedded PostgreSQL runs as `postgres` when we are root, so the state directory must be traversable.
-  const stateDir = fs.mkdtempSync(path.join(os.tmpdir(), `cynode-${options.prefix}-`))
+  const stateDir = options.reuse?.stateDir ?? fs.mkdtempSync(path.join(os.tmpdir(), `cynode-${options.prefix}-`))
   fs.chmodSync(stateDir, 0o755)
   const [gatewayPort, controlPlanePort, workerPort, inferencePort, postgresPort] = await Promise.all(
     Array.from({ length: 5 }, () => freePort())
   )
-  const nodeSlug = `${options.prefix}-${randomBytes(4).toString("hex")}`
-  const adminPassword = `${options.prefix}-${randomBytes(12).toString("base64url")}`
+  const nodeSlug = options.reuse?.nodeSlug ?? `${options.prefix}-${randomBytes(4).toString("hex")}`
+  const adminPassword = options.reuse?.adminPassword ?? `${options.prefix}-${randomBytes(12).toString("base64url")}`
   const passThrough = ["CYNODE_CONTAINER_SOCKET", "DOCKER_HOST", "XDG_RUNTIME_DIR", ...(options.passThrough ?? [])]
     .flatMap((name) => {
       const value = process.env[name]
