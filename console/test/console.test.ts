@@ -1,4 +1,5 @@
 import { randomBytes } from "node:crypto"
+import * as fs from "node:fs"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { createCommandTask, logIn, newPage, PHONE, startWorld, stopWorld, waitForStatus, type World } from "./browser.ts"
 
@@ -87,6 +88,55 @@ describe("tasks", () => {
     expect(await page.getByRole("row").filter({ hasText: name }).count()).toBe(0)
     await page.getByLabel("Status").selectOption("completed")
     await page.getByRole("row").filter({ hasText: name }).waitFor()
+    await context.close()
+  })
+
+  it("shows the output live, while the task still runs", async () => {
+    const { context, page } = await newPage(the())
+    await logIn(page, the())
+    await createCommandTask(page, "echo first-line; sleep 6; echo second-line", `live-${suffix()}`)
+    const output = page.getByTestId("task-output")
+    await output.getByText(/first-line/).waitFor()
+    // The first line is on screen and the second not yet: the task is still running, and says so.
+    expect(await output.innerText()).not.toContain("second-line")
+    expect(await page.getByTestId("task-status").innerText()).toBe("running")
+    await page.getByRole("heading", { name: /Output/ }).getByText("live").waitFor()
+    await output.getByText(/second-line/).waitFor()
+    await waitForStatus(page, "completed")
+    expect(await output.innerText()).toMatch(/first-line\s+second-line/)
+    await context.close()
+  })
+
+  it("sends a file in, and downloads the file the task wrote out", async () => {
+    const { context, page } = await newPage(the())
+    await logIn(page, the())
+    await page.getByRole("link", { name: "New task" }).first().click()
+    await page.getByRole("heading", { name: "New task" }).waitFor()
+    const content = `numbers ${suffix()}\n1 2 3\n`
+    await page.getByLabel("Commands (one per line)").fill(
+      "mkdir -p /workspace/out && tr a-z A-Z < /workspace/input.txt > /workspace/out/report.txt && echo wrote the report"
+    )
+    await page.getByLabel("Files to put in /workspace (optional)").setInputFiles({
+      name: "input.txt",
+      mimeType: "text/plain",
+      buffer: Buffer.from(content)
+    })
+    const name = `files-${suffix()}`
+    await page.getByLabel("Name (optional)").fill(name)
+    await page.getByRole("button", { name: "Create task" }).click()
+    await page.getByRole("heading", { name }).waitFor()
+    await waitForStatus(page, "completed")
+    await page.getByTestId("task-output").getByText(/wrote the report/).waitFor()
+    const row = page.getByRole("row").filter({ hasText: "report.txt" })
+    await row.waitFor()
+    expect(await row.innerText()).toContain("text/plain")
+    const [download] = await Promise.all([
+      page.waitForEvent("download"),
+      row.getByRole("button", { name: "Download report.txt" }).click()
+    ])
+    expect(download.suggestedFilename()).toBe("report.txt")
+    const saved = await download.path()
+    expect(fs.readFileSync(saved, "utf8")).toBe(content.toUpperCase())
     await context.close()
   })
 

@@ -1,10 +1,22 @@
+import { Either, ParseResult, Schema } from "effect"
 import { useState, type FormEvent } from "react"
+import { InputFiles, MAX_INPUT_FILES, MAX_INPUT_FILES_BYTES } from "../../../schema/files.ts"
 import { MAX_TASK_TIMEOUT_SECONDS } from "../../../schema/task.ts"
 import { api, describeError, run } from "../api.ts"
 import { ErrorMessage, Page } from "../components.tsx"
 import { navigate } from "../router.tsx"
 
 type Mode = "commands" | "script" | "prompt"
+
+const decodeFiles = Schema.decodeUnknownEither(InputFiles)
+
+/** Base64 of a file's bytes, in slices so a large file does not overflow the argument list. */
+const base64Of = async (file: File): Promise<string> => {
+  const bytes = new Uint8Array(await file.arrayBuffer())
+  let binary = ""
+  for (let i = 0; i < bytes.length; i += 0x8000) binary += String.fromCharCode(...bytes.subarray(i, i + 0x8000))
+  return btoa(binary)
+}
 
 const MODES: ReadonlyArray<{ readonly value: Mode; readonly label: string; readonly field: string; readonly hint: string }> = [
   { value: "commands", label: "Command", field: "Commands (one per line)", hint: "Runs in a sandbox on a node." },
@@ -18,6 +30,7 @@ export const NewTaskPage = () => {
   const [text, setText] = useState("")
   const [name, setName] = useState("")
   const [timeout, setTimeoutValue] = useState("")
+  const [files, setFiles] = useState<ReadonlyArray<File>>([])
   const [error, setError] = useState<string | undefined>(undefined)
   const [busy, setBusy] = useState(false)
 
@@ -28,6 +41,12 @@ export const NewTaskPage = () => {
       setError(`Time limit must be a whole number of seconds from 1 to ${MAX_TASK_TIMEOUT_SECONDS}.`)
       return
     }
+    const encoded = await Promise.all(files.map(async (file) => ({ path: file.name, content_base64: await base64Of(file) })))
+    const checkedFiles = decodeFiles(encoded)
+    if (Either.isLeft(checkedFiles)) {
+      setError(`Files: ${ParseResult.ArrayFormatter.formatErrorSync(checkedFiles.left).map((e) => e.message).join("; ")}`)
+      return
+    }
     setBusy(true)
     setError(undefined)
     const outcome = await run(
@@ -36,7 +55,8 @@ export const NewTaskPage = () => {
           prompt: text,
           input_mode: mode,
           ...(name.trim() === "" ? {} : { task_name: name.trim() }),
-          ...(seconds === undefined ? {} : { timeout_seconds: seconds })
+          ...(seconds === undefined ? {} : { timeout_seconds: seconds }),
+          ...(mode === "prompt" || checkedFiles.right.length === 0 ? {} : { files: checkedFiles.right })
         }
       })
     )
@@ -95,6 +115,22 @@ export const NewTaskPage = () => {
             />
           </div>
         </div>
+        {mode === "prompt" ? null : (
+          <>
+            <label htmlFor="task-files">Files to put in /workspace (optional)</label>
+            <input
+              id="task-files"
+              type="file"
+              multiple
+              aria-describedby="task-files-hint"
+              onChange={(e) => setFiles(Array.from(e.target.files ?? []))}
+            />
+            <p id="task-files-hint" className="hint">
+              Up to {MAX_INPUT_FILES} files, {MAX_INPUT_FILES_BYTES / 1024 / 1024} MiB in all. Files the task writes to
+              /workspace/out can be downloaded from its page.
+            </p>
+          </>
+        )}
         <button type="submit" className="primary" disabled={busy}>{busy ? "Creating…" : "Create task"}</button>
       </form>
     </Page>

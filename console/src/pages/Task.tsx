@@ -1,6 +1,7 @@
 import { Effect, Either, Fiber, Schema } from "effect"
 import { Identifier } from "../../../schema/ids.ts"
 import { useEffect, useState } from "react"
+import { fetchArtifact, formatBytes, saveBlob } from "../artifacts.ts"
 import { followOutput, type OutputStream } from "../follow.ts"
 import { isTerminal, outcomeOf } from "../../../src/cli/TaskOutcome.ts"
 import { api, describeError, run } from "../api.ts"
@@ -169,10 +170,67 @@ const TaskView = ({ id }: { readonly id: Identifier }) => {
             : "Waiting for output…"}
         </pre>
       </section>
+      {finished ? <Artifacts id={id} /> : null}
       <details className="card">
         <summary>Result from the worker</summary>
         <pre className="output small">{JSON.stringify(outcome.jobs, null, 2)}</pre>
       </details>
     </Page>
+  )
+}
+
+/** The files the task left under /workspace/out, once it has ended; each downloads with the session's token. */
+const Artifacts = ({ id }: { readonly id: Identifier }) => {
+  const list = usePolled(() => api.tasks.artifacts({ path: { id } }), id)
+  const [error, setError] = useState<string | undefined>(undefined)
+  const download = async (path: string) => {
+    setError(undefined)
+    const outcome = await run(fetchArtifact(id, path))
+    if (outcome.ok) saveBlob(outcome.value, path.split("/").pop() ?? path)
+    else setError(describeError(outcome.error))
+  }
+  return (
+    <section aria-labelledby="artifacts-title">
+      <h2 id="artifacts-title">Files from the task</h2>
+      <ErrorMessage message={error ?? list.error} />
+      {list.data === undefined ? (list.error === undefined ? <p className="muted">Loading…</p> : null) : (
+        <>
+          {list.data.artifacts.length === 0 ? (
+            <p className="muted">The task left no files in /workspace/out.</p>
+          ) : (
+            <table className="table responsive">
+              <caption className="visually-hidden">Files the task left in /workspace/out</caption>
+              <thead>
+                <tr>
+                  <th scope="col">File</th>
+                  <th scope="col">Size</th>
+                  <th scope="col">Type</th>
+                  <th scope="col">Download</th>
+                </tr>
+              </thead>
+              <tbody>
+                {list.data.artifacts.map((artifact) => (
+                  <tr key={artifact.path}>
+                    <td data-label="File" className="mono">{artifact.path}</td>
+                    <td data-label="Size">{formatBytes(artifact.size_bytes)}</td>
+                    <td data-label="Type">{artifact.content_type}</td>
+                    <td data-label="Download">
+                      <button type="button" aria-label={`Download ${artifact.path}`} onClick={() => void download(artifact.path)}>
+                        Download
+                      </button>
+                    </td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          )}
+          {list.data.refused.length === 0 ? null : (
+            <ul className="alert alert-info">
+              {list.data.refused.map((r) => <li key={r.path}><span className="mono">{r.path}</span> was not kept: {r.reason}</li>)}
+            </ul>
+          )}
+        </>
+      )}
+    </section>
   )
 }
