@@ -24,11 +24,15 @@ const run = async (world: World) => {
     await shoot(page, `login-${size}`)
     await logIn(page, world)
     if (size === "laptop") {
-      await createCommandTask(page, "echo 'building…'; for i in 1 2 3; do echo step $i; done; echo done", "build-report")
+      await createCommandTask(
+        page,
+        "echo 'building…'; for i in 1 2 3; do echo step $i; done; mkdir -p /workspace/out; echo ok > /workspace/out/report.txt; echo done",
+        "build-report"
+      )
       await waitForStatus(page, "completed")
       await createCommandTask(page, "echo checking; exit 2", "lint-check")
       await waitForStatus(page, "failed")
-      await createCommandTask(page, "sleep 600", "long-sleeper")
+      await createCommandTask(page, "for i in 1 2 3; do echo tick $i; sleep 1; done; echo still working >&2; sleep 600", "long-sleeper")
       await waitForStatus(page, "running")
     }
     await page.getByRole("link", { name: "Tasks" }).first().click()
@@ -40,10 +44,12 @@ const run = async (world: World) => {
     await page.getByRole("link", { name: "Tasks" }).first().click()
     await page.getByRole("link", { name: "build-report" }).click()
     await waitForStatus(page, "completed")
+    await page.getByRole("row").filter({ hasText: "report.txt" }).waitFor()
     await shoot(page, `task-${size}`)
     await page.getByRole("link", { name: "Tasks" }).first().click()
     await page.getByRole("link", { name: "long-sleeper" }).click()
     await waitForStatus(page, "running")
+    await page.getByTestId("task-output").getByText(/still working/).waitFor()
     await shoot(page, `task-running-${size}`)
     await page.getByRole("link", { name: "Users" }).click()
     if (size === "laptop") {
