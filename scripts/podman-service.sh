@@ -16,7 +16,9 @@ case "${1:-ensure}" in
     mkdir -p "$(dirname "$sock")"
     runtime=(); command -v runc >/dev/null && runtime=(--runtime runc)
     log_file="${TMPDIR:-/tmp}/cynode-podman-service.log"
-    nohup podman "${runtime[@]}" system service --time=0 "unix://$sock" >"$log_file" 2>&1 &
+    # Started from / : conmon inherits the service's working directory and fails every attach ("write child: broken
+    # pipe") once that directory is gone, e.g. the clone a CI run started it from.
+    (cd / && nohup podman "${runtime[@]}" system service --time=0 "unix://$sock" >"$log_file" 2>&1 &)
     for _ in $(seq 1 50); do engine_probe "$sock" >/dev/null && exit 0; sleep 0.2; done
     echo "podman system service did not answer on $sock; see $log_file" >&2
     exit 1

@@ -57,6 +57,8 @@ const spawnService = (podman: string, socketPath: string, stateDir: string, runc
       writeFileSync(confPath, CONTAINERS_CONF)
       const args = [...(runc ? ["--runtime", "runc"] : []), "system", "service", "--time=0", `unix://${socketPath}`]
       const child = spawn(podman, args, {
+        // conmon inherits this directory; if it is later removed, every attach fails with "write child: broken pipe".
+        cwd: "/",
         env: { ...process.env, CONTAINERS_CONF: confPath },
         stdio: ["ignore", "ignore", "pipe"]
       })

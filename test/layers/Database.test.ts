@@ -7,14 +7,18 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import * as Database from "../../layers/Database.ts"
 import * as EmbeddedPostgres from "../../layers/EmbeddedPostgres.ts"
+import { migrations } from "../../migrations/index.ts"
 import {
   freePort,
   layer as freshDatabase,
   makeTempDir,
-  PHASE1_TABLES,
+  APP_TABLES,
   publicTables,
   testDatabase
 } from "../support/testDatabase.ts"
+
+/** Every migration this build knows, as the migrator reports them: [id, name]. */
+const ALL_MIGRATIONS = Object.keys(migrations).map((key) => [Number(key.slice(0, 4)), key.slice(5)] as const)
 
 const onUrl = (url: Redacted.Redacted<string>) => Effect.provide(PgClient.layer({ url }))
 
@@ -75,11 +79,11 @@ describe("Database on the test server (external PostgreSQL when reachable)", () 
       yield* Effect.gen(function*() {
         expect(yield* Database.migrationsApplied).toBe(false)
         const first = yield* Database.migrate
-        expect(first).toEqual([[1, "phase1_schema"]])
-        expect(yield* publicTables).toEqual(PHASE1_TABLES)
+        expect(first).toEqual(ALL_MIGRATIONS)
+        expect(yield* publicTables).toEqual(APP_TABLES)
         expect(yield* Database.migrationsApplied).toBe(true)
         expect(yield* Database.migrate).toEqual([])
-        expect(Database.latestMigrationId).toBe(1)
+        expect(Database.latestMigrationId).toBe(ALL_MIGRATIONS.at(-1)?.[0])
       }).pipe(onUrl(db.url))
     }).pipe(Effect.scoped))
 
@@ -95,10 +99,10 @@ describe("Database on the test server (external PostgreSQL when reachable)", () 
         const results = yield* Effect.all(clients.map((client) => Effect.provide(Database.migrate, client)), {
           concurrency: "unbounded"
         })
-        expect(results.map((applied) => applied.length).sort()).toEqual([0, 1])
+        expect(results.map((applied) => applied.length).sort()).toEqual([0, ALL_MIGRATIONS.length])
         const rows = yield* Effect.flatMap(SqlClient.SqlClient, (sql) =>
-          sql<{ migration_id: number }>`SELECT migration_id FROM effect_sql_migrations`).pipe(onUrl(db.url))
-        expect(rows).toEqual([{ migration_id: 1 }])
+          sql<{ migration_id: number }>`SELECT migration_id FROM effect_sql_migrations ORDER BY migration_id`).pipe(onUrl(db.url))
+        expect(rows).toEqual(ALL_MIGRATIONS.map(([id]) => ({ migration_id: id })))
       }
     }).pipe(Effect.scoped))
 
@@ -186,7 +190,7 @@ describe("Database.layer without DATABASE_URL (embedded PostgreSQL)", () => {
 
       yield* Effect.gen(function*() {
         expect(yield* Database.migrationsApplied).toBe(true)
-        expect(yield* publicTables).toEqual(PHASE1_TABLES)
+        expect(yield* publicTables).toEqual(APP_TABLES)
         yield* insertUser("kept-across-restarts")
       }).pipe(Effect.provide(context))
 

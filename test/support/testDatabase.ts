@@ -31,8 +31,9 @@ export interface TestDatabaseOptions {
   readonly migrate?: boolean
 }
 
-/** The tables migration 0001 creates. */
-export const PHASE1_TABLES = [
+/** The tables every migration together creates, sorted. */
+export const APP_TABLES = [
+  "artifact_blobs",
   "auth_audit_log",
   "jobs",
   "node_capabilities",
@@ -41,6 +42,8 @@ export const PHASE1_TABLES = [
   "password_credentials",
   "refresh_sessions",
   "system_settings",
+  "task_artifacts",
+  "task_output",
   "tasks",
   "users"
 ]
