@@ -1,6 +1,6 @@
 import { Effect, Either, Fiber, Schema } from "effect"
 import { Identifier } from "../../../schema/ids.ts"
-import { useEffect, useState } from "react"
+import { useEffect, useRef, useState } from "react"
 import { fetchArtifact, formatBytes, saveBlob } from "../artifacts.ts"
 import { followOutput, type OutputStream } from "../follow.ts"
 import { isTerminal, outcomeOf } from "../../../src/cli/TaskOutcome.ts"
@@ -63,13 +63,17 @@ const useLiveOutput = (id: Identifier, onEnd: () => void): Live => {
 }
 
 const TaskView = ({ id }: { readonly id: Identifier }) => {
+  // While the output streams, polling needs only status and result, not the whole output again every second.
+  const streaming = useRef(false)
   const view = usePolled(
     () =>
       Effect.all(
         {
           task: api.tasks.get({ path: { id } }),
           result: api.tasks.result({ path: { id }, urlParams: {} }),
-          logs: api.tasks.logs({ path: { id }, urlParams: {} })
+          logs: streaming.current
+            ? Effect.succeed({ task_id: "", stdout: "", stderr: "" })
+            : api.tasks.logs({ path: { id }, urlParams: {} })
         },
         { concurrency: "unbounded" }
       ),
@@ -80,6 +84,7 @@ const TaskView = ({ id }: { readonly id: Identifier }) => {
   const [notice, setNotice] = useState<string | undefined>(undefined)
   const [canceling, setCanceling] = useState(false)
   const live = useLiveOutput(id, view.reload)
+  streaming.current = live.mode === "live"
 
   const cancel = async () => {
     setCanceling(true)
