@@ -69,6 +69,11 @@ demo: _runtime images
 bench *args: _runtime images
     tsx bench/run.ts {{args}}
 
+# Fuzz every POST endpoint of the control plane, the user gateway and the worker API: FUZZ_COUNT (default 10000)
+# generated requests each from FUZZ_SEED (printed; set it to repeat a run). No 5xx, no hang, healthy afterwards.
+fuzz: _runtime
+    tsx scripts/fuzz.ts
+
 # Parse every feature file; fail on undefined, pending or ambiguous steps.
 validate-feature-files:
     cucumber-js --dry-run --format summary

@@ -125,12 +125,28 @@ const unsupportedBody = (request: HttpServerRequest.HttpServerRequest): string |
   return undefined
 }
 
-type BodyFailure = "too_large" | "unreadable" | "malformed" | "unsupported"
+type BodyFailure = "too_large" | "unreadable" | "malformed" | "unsupported" | "too_deep"
+
+/** Deeper JSON than any contract needs; decoding and error rendering recurse, so a 5,000-deep array would overflow. */
+export const MAX_JSON_DEPTH = 64
+
+/** True when parsed JSON nests deeper than MAX_JSON_DEPTH (checked without recursion). */
+export const tooDeep = (value: unknown): boolean => {
+  const stack: Array<readonly [unknown, number]> = [[value, 1]]
+  while (stack.length > 0) {
+    const [current, depth] = stack.pop()!
+    if (typeof current !== "object" || current === null) continue
+    if (depth > MAX_JSON_DEPTH) return true
+    for (const child of Object.values(current)) stack.push([child, depth + 1])
+  }
+  return false
+}
 
 const bodyFailureOf = (error: unknown): BodyFailure => {
   const cause = typeof error === "object" && error !== null && "cause" in error ? error.cause : error
   if (cause instanceof Error && cause.message === "maxBytes exceeded") return "too_large"
   if (cause instanceof Error && cause.message === "unsupported body") return "unsupported"
+  if (cause instanceof Error && cause.message === "too deep") return "too_deep"
   return cause instanceof SyntaxError ? "malformed" : "unreadable"
 }
 
@@ -141,9 +157,15 @@ const bodyProblem = (failure: BodyFailure, limit: number, requestId: string, req
     : failure === "too_large"
     ? problemResponse(problemFor(413, `request body exceeds the limit of ${limit} bytes`, { instance: requestId }))
     : problemResponse(
-      problemFor(400, failure === "malformed" ? "Invalid request body: malformed JSON" : "cannot read the request body", {
-        instance: requestId
-      })
+      problemFor(
+        400,
+        failure === "malformed"
+          ? "Invalid request body: malformed JSON"
+          : failure === "too_deep"
+          ? `Invalid request body: JSON nested deeper than ${MAX_JSON_DEPTH} levels`
+          : "cannot read the request body",
+        { instance: requestId }
+      )
     )
 
 /**
@@ -177,9 +199,16 @@ const guardBody = (request: HttpServerRequest.HttpServerRequest, limit: number, 
   return new Proxy(request, {
     get(target, property) {
       if (property === "text") return guard(target.text)
-      if (property === "json") return guard(target.json)
-      if (property === "arrayBuffer") return guard(target.arrayBuffer)
-      if (property === "urlParamsBody") return guard(target.urlParamsBody)
+      if (property === "json") {
+        return guard(
+          Effect.flatMap(target.json, (value) => tooDeep(value) ? Effect.fail(refused("too deep")) : Effect.succeed(value))
+        )
+      }
+      // From the cached text: the stream can be read once, and a credential check may have read it as JSON already.
+      if (property === "arrayBuffer") {
+        return guard(Effect.map(target.text, (text) => new TextEncoder().encode(text).buffer))
+      }
+      if (property === "urlParamsBody") return guard(Effect.fail(refused("unsupported body")))
       // No endpoint takes multipart or a raw stream: refused without reading, so no parser waits for more input.
       if (property === "multipart") return guard(Effect.fail(refused("unsupported body")))
       if (property === "stream" || property === "multipartStream") {

@@ -29,7 +29,7 @@ export const DEFAULT_LIMITS: ServerLimits = {
   writeTimeoutMs: 30_000,
   idleTimeoutMs: 30_000,
   maxHeaderBytes: 16 * 1024,
-  maxConnections: 1024
+  maxConnections: 4096
 }
 
 const duration = (name: string, fallback: number) =>

@@ -1,4 +1,5 @@
 import { Effect, ParseResult, Schema } from "effect"
+import { MAX_JSON_DEPTH, tooDeep } from "../../layers/Http.ts"
 import { BadRequest, UnsupportedPayloadVersion } from "../../schema/problem.ts"
 import { RunJobRequest, WORKER_PAYLOAD_VERSION } from "../../schema/worker.ts"
 
@@ -22,6 +23,9 @@ export const decodeRunRequest = (body: string): Effect.Effect<RunJobRequest, Bad
     json = JSON.parse(body)
   } catch {
     return Effect.fail(new BadRequest({ detail: "Invalid request body: malformed JSON" }))
+  }
+  if (tooDeep(json)) {
+    return Effect.fail(new BadRequest({ detail: `Invalid request body: JSON nested deeper than ${MAX_JSON_DEPTH} levels` }))
   }
   const result = decode(json)
   if (result._tag === "Left") {

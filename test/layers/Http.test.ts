@@ -112,6 +112,20 @@ describe("Http", () => {
         expect(ok.status).toBe(200)
       }))
 
+    it.effect("refuses JSON nested deeper than any contract with 400, not 500", () =>
+      Effect.gen(function*() {
+        const deep = "[".repeat(300) + "]".repeat(300)
+        const res = yield* call("/echo", { method: "POST", headers: { "content-type": "application/json" }, body: deep })
+        expect(res.status).toBe(400)
+        expect((yield* problem(res)).detail).toContain("nested deeper")
+      }))
+
+    it.effect("answers an empty body of another type at once, however often the body is read", () =>
+      Effect.gen(function*() {
+        const res = yield* call("/echo", { method: "POST", headers: { "content-type": "application/octet-stream" } })
+        expect(res.status).toBe(400)
+      }))
+
     it.effect("answers a body sent to no route with 404 without reading it", () =>
       Effect.gen(function*() {
         const res = yield* call("/nowhere", { method: "POST", headers: { "content-type": "application/json" }, body: "{}" })

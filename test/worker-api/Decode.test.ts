@@ -36,6 +36,11 @@ const base = (patch: Record<string, unknown>) =>
   JSON.stringify({ version: 1, task_id: "bdd-task", job_id: "bdd-job", sandbox: { image: "img:1", command: ["true"] }, ...patch })
 
 describe("decodeRunRequest", () => {
+  it("refuses JSON nested deeper than any contract with 400 (error rendering would overflow the stack)", () => {
+    const result = decode("[".repeat(5_000) + "]".repeat(5_000))
+    expect(Either.isLeft(result) && result.left._tag === "BadRequest" && result.left.detail.includes("nested deeper")).toBe(true)
+  })
+
   it.prop("arbitrary JSON never throws and is answered with a typed result", [fc.json()], ([json]) => {
     expect(["ok", "BadRequest", "UnsupportedPayloadVersion"]).toContain(errorTag(json))
   })
