@@ -74,6 +74,10 @@ bench *args: _runtime images
 fuzz: _runtime
     tsx scripts/fuzz.ts
 
+# The live-output figure alone (bench/streamingRun.ts): sandbox line → following client p50/p95, CPU per MB streamed.
+bench-streaming: _runtime images
+    tsx bench/streamingRun.ts
+
 # Parse every feature file; fail on undefined, pending or ambiguous steps.
 validate-feature-files:
     cucumber-js --dry-run --format summary

@@ -27,6 +27,7 @@ import { benchPanels, renderPlot } from "./plot.ts"
 import { startSystem } from "./system.ts"
 import { printTable } from "./table.ts"
 import { checkTargets, type Dispatcher } from "./targets.ts"
+import { BASELINE_COMMAND, BYTES, cpuPerMb, LINES, measureStreamingLatency, streamTasks, TASKS, VOLUME_COMMAND } from "./streaming.ts"
 import { measureTaskLatency } from "./taskLatency.ts"
 import { measureWorkerOverhead } from "./worker-overhead.ts"
 
@@ -178,6 +179,7 @@ const main = async () => {
     cpu.phase(name)
   }
   let taskLatency, parallel, gateway, nodeStartup
+  let streamingRun: { readonly latency: Awaited<ReturnType<typeof measureStreamingLatency>>; readonly bytes: number } | undefined
   try {
     await sleep(PLAN.idleSeconds * 1000)
     const session = await login(system.gatewayUrl, "admin", system.adminPassword)
@@ -202,6 +204,17 @@ const main = async () => {
       }, phase))
     })
 
+    phase("streaming latency")
+    streamingRun = await figure(`7 live output (${LINES} lines; ${TASKS} × ${BYTES / 1024} KiB followed)`, async () => {
+      const fresh = await login(system.gatewayUrl, "admin", system.adminPassword)
+      const latency = await measureStreamingLatency(fresh)
+      phase("streaming: baseline")
+      await streamTasks(fresh, BASELINE_COMMAND)
+      phase("streaming: output")
+      const bytes = await streamTasks(fresh, VOLUME_COMMAND)
+      return { latency, bytes }
+    })
+
     phase("node startup")
     nodeStartup = await figure(`6 node startup (${PLAN.freshNodes} fresh node(s))`, () => measureNodeStartup(system, PLAN.freshNodes))
   } finally {
@@ -210,7 +223,16 @@ const main = async () => {
     say("▸ stopping the system …")
     await system.stop()
     await runtime.dispose()
+    const streamedMb = streamingRun === undefined ? 0 : streamingRun.bytes / (1024 * 1024)
+    const streaming = streamingRun === undefined ? undefined : {
+      ...streamingRun.latency,
+      targetP95Ms: 250,
+      ratioToTarget: Math.round((streamingRun.latency.latencyMs.p95 / 250) * 100) / 100,
+      streamedMb: Math.round(streamedMb * 100) / 100,
+      cpuMsPerMb: cpuPerMb(cpuValue.phases["streaming: output"] ?? {}, cpuValue.phases["streaming: baseline"] ?? {}, streamedMb)
+    }
     const figures = {
+      streaming,
       taskLatency: taskLatency === undefined ? undefined : { ...taskLatency, workerOverhead },
       dispatcher,
       cluster,

@@ -3,6 +3,7 @@ import type { Stats } from "./container-floor.ts"
 import type { Footprint } from "./footprint.ts"
 import type { Gateway, LoadResult } from "./gateway.ts"
 import type { NodeStartup } from "./nodeStartup.ts"
+import type { Streaming } from "./streaming.ts"
 import type { Parallel } from "./parallel.ts"
 import type { Check, Dispatcher } from "./targets.ts"
 import type { TaskLatency } from "./taskLatency.ts"
@@ -20,6 +21,7 @@ export interface BenchResults {
     readonly footprint: Footprint
     readonly cpu: { readonly perTaskMs: Record<string, Record<string, number>> | undefined }
     readonly nodeStartup: NodeStartup | undefined
+    readonly streaming: (Streaming & { readonly targetP95Ms: number; readonly ratioToTarget: number }) | undefined
   }
   readonly targets: ReadonlyArray<Check>
   readonly errors: Record<string, string>
@@ -141,6 +143,15 @@ export const printTable = (r: BenchResults, say: (line: string) => void) => {
     say(row(["spawn → applied ack", "", ms(n.fresh.toAckMs.medianMs)], w))
     say("  (system node: started with the control plane, so `register` includes waiting for it; it also starts the inference container.")
     say("   fresh nodes: started against the running system with inference disabled.)")
+  }
+
+  say("\n7. Live output: a line printed in the sandbox → the same line at a client following the task (SSE)")
+  if (f.streaming !== undefined) {
+    const s = f.streaming
+    say(`  ${s.lines} lines, 50 ms apart: p50 ${ms(s.latencyMs.p50)} ms, p95 ${ms(s.latencyMs.p95)} ms (target ≤ ${s.targetP95Ms}; ratio ${s.ratioToTarget}), ` +
+      `max ${ms(s.latencyMs.max)} ms; in order, once each: ${s.inOrderOnce ? "yes" : "NO"} (stamps: /proc/uptime, ±10 ms)`)
+    say(`  cost of streaming, CPU ms per MB of output (${s.streamedMb} MB followed, minus the same tasks printing nothing): ` +
+      Object.entries(s.cpuMsPerMb).map(([k, v]) => `${k} ${v}`).join(", "))
   }
 
   say("\nTargets")

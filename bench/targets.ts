@@ -5,6 +5,7 @@
 import type { Footprint } from "./footprint.ts"
 import type { Gateway } from "./gateway.ts"
 import type { Parallel } from "./parallel.ts"
+import type { Streaming } from "./streaming.ts"
 import type { TaskLatency } from "./taskLatency.ts"
 
 export interface DispatcherLevel {
@@ -31,6 +32,7 @@ export interface Figures {
   readonly parallel?: Parallel | undefined
   readonly gateway?: Gateway | undefined
   readonly footprint?: Footprint | undefined
+  readonly streaming?: Streaming | undefined
 }
 
 export interface Check {
@@ -72,6 +74,7 @@ export const checkTargets = (f: Figures): ReadonlyArray<Check> => {
     check("4 gateway", "GET /v1/tasks/{id} p99 ms", f.gateway?.task.latencyMs.p99, "< 20", (v) => v < 20),
     check("4 gateway", "GET /v1/tasks/{id}/result req/s", f.gateway?.result.requestsPerSecond, ">= 3000", (v) => v >= 3000),
     check("4 gateway", "GET /v1/tasks/{id}/result p99 ms", f.gateway?.result.latencyMs.p99, "< 20", (v) => v < 20),
-    ...FOOTPRINT_PROGRAMS.map((program) => check("5 footprint", `${program} peak RSS MB`, peak(program), "< 150", (v) => v < 150))
+    ...FOOTPRINT_PROGRAMS.map((program) => check("5 footprint", `${program} peak RSS MB`, peak(program), "< 150", (v) => v < 150)),
+    check("7 live output", "sandbox line → following client p95 ms", f.streaming?.latencyMs.p95, "<= 250", (v) => v <= 250)
   ]
 }

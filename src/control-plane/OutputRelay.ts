@@ -28,7 +28,9 @@ export const relayOutput = (client: WorkerClientShape, repo: OutputRepo, target:
       const attempt = yield* client.output(target, job.id, after).pipe(
         Stream.filter((line): line is OutputChunkLine => "seq" in line),
         Stream.filter(withinCeiling),
-        Stream.runForEachChunk((chunk) => repo.append(job, Chunk.toReadonlyArray(chunk))),
+        // Uninterruptible: when the dispatcher stops the relay, a batch in flight is committed before the job's result
+        // completes the rows, never after it (which would store that text twice).
+        Stream.runForEachChunk((chunk) => Effect.uninterruptible(repo.append(job, Chunk.toReadonlyArray(chunk)))),
         Effect.either
       )
       if (attempt._tag === "Right") return
