@@ -8,7 +8,7 @@ import { createUser, loginTokens } from "../../test/user-gateway/gatewayProcess.
 import { current, gateway, REFRESH_GRACE_MS, type TokenPairState } from "../support/gateway.ts"
 import { ScenarioStates } from "../support/scenarioStates.ts"
 import { EDGE_LIMITS, edgeControlPlane, LOCKOUT_GATEWAY, lockoutGateway } from "../support/security.ts"
-import { workerUnderTest } from "../support/worker_api.ts"
+import { scenario as workerScenario, workerUnderTest } from "../support/worker_api.ts"
 
 /** Steps for features/security/http_edge.feature: raw requests to the real programs, spelt as an attacker would. */
 
@@ -276,4 +276,16 @@ Then("both refreshes answer 200 with the same new token pair, whose access token
 
 When("the gateway refresh grace window has passed", async function() {
   await new Promise((resolve) => setTimeout(resolve, REFRESH_GRACE_MS + 200))
+})
+
+Then("the sandbox's CPU quota is half a CPU", function() {
+  const out = String(workerScenario.body?.stdout ?? "").trim()
+  // cgroups v2: "<quota> <period>"; v1: the quota alone, over the default 100000 µs period.
+  const [quota = "", period = "100000"] = out.split(/\s+/)
+  assert.equal(Number(quota) / Number(period), 0.5, `cpu quota: ${out}`)
+})
+
+Then("the worker job's stderr ends with the line {string}", function(line: string) {
+  const stderr = String(workerScenario.body?.stderr ?? "")
+  assert.ok(stderr.endsWith(`${line}\n`), `stderr: ${stderr}`)
 })

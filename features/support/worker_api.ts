@@ -91,6 +91,10 @@ const launch = async (): Promise<WorkerUnderTest> => {
       // A secret the worker process holds: it must never reach a sandbox.
       CYNODE_NODE_REGISTRATION_PSK: psk,
       CYNODE_WORKER_MAX_REQUEST_BYTES: String(256 * 1024),
+      // Small sandbox caps, so the security scenarios (features/security/sandbox.feature) can reach them.
+      CYNODE_SANDBOX_CPUS: "0.5",
+      CYNODE_SANDBOX_TMP_MB: "8",
+      CYNODE_SANDBOX_WORKSPACE_MB: "16",
       ...(standin === undefined ? {} : { CYNODE_INFERENCE_URL: standin.url })
     }),
     { readyPath: "/readyz", timeoutMs: 60_000 }

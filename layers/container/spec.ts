@@ -33,6 +33,8 @@ export interface ContainerSpec {
   /** Memory ceiling; swap is set to the same value, so there is no extra swap. */
   readonly memoryBytes?: number
   readonly pidsLimit?: number
+  /** CPU ceiling in CPUs (0.5 = half of one); the engine turns it into a CFS quota (cgroups v1 and v2). */
+  readonly cpus?: number
   /** Soft = hard limits. Both are always sent (Podman with runc fails without them); defaults 1024 each. */
   readonly ulimits?: { readonly nofile?: number; readonly nproc?: number }
   readonly capDrop?: ReadonlyArray<string>
@@ -70,6 +72,7 @@ export const toCreateOptions = (spec: ContainerSpec): Docker.ContainerCreateOpti
     Privileged: false,
     ...(spec.memoryBytes === undefined ? {} : { Memory: spec.memoryBytes, MemorySwap: spec.memoryBytes }),
     ...(spec.pidsLimit === undefined ? {} : { PidsLimit: spec.pidsLimit }),
+    ...(spec.cpus === undefined ? {} : { NanoCpus: Math.round(spec.cpus * 1e9) }),
     ...(spec.capDrop === undefined ? {} : { CapDrop: [...spec.capDrop] }),
     ...(spec.capAdd === undefined ? {} : { CapAdd: [...spec.capAdd] }),
     ...(spec.securityOpt === undefined ? {} : { SecurityOpt: [...spec.securityOpt] }),

@@ -104,6 +104,15 @@ const sandboxResponse = (
       exitCode = -1
       stderr = withNodeLine(stderr, run.ending.reason === "cancel" ? CANCEL_LINE : SHUTDOWN_LINE, cap)
       break
+    case "WorkspaceFull":
+      status = "failed"
+      exitCode = -1
+      stderr = withNodeLine(
+        stderr,
+        `cynode-worker: job stopped: its workspace exceeded the limit of ${run.ending.limitBytes} bytes`,
+        cap
+      )
+      break
     case "StartFailed":
       // Our choice (§6): the process could not be started, like a shell's "command not found".
       status = "failed"
@@ -236,7 +245,8 @@ export const make = Effect.gen(function*() {
           timeout: Duration.seconds(timeoutSeconds),
           maxOutputBytes: cap,
           stopRequested: Deferred.await(stop),
-          onOutput: (stream, bytes) => log.append(stream, bytes)
+          onOutput: (stream, bytes) => log.append(stream, bytes),
+          workspace: { path: workspace.right, limitBytes: settings.workspaceBytes }
         })
       )
       if (run._tag === "Left") {

@@ -1,4 +1,6 @@
 import { Duration, Effect, Schedule } from "effect"
+import { lstat, readdir } from "node:fs/promises"
+import { join } from "node:path"
 import type { CapturedOutput, ContainerRuntimeShape, ContainerSpec, OutputListener } from "../../layers/ContainerRuntime.ts"
 import type { Identifier } from "../../schema/ids.ts"
 import type { SandboxJob } from "../../schema/worker.ts"
@@ -52,6 +54,10 @@ export const sandboxSpec = (
   networkMode: "none",
   memoryBytes: settings.memoryBytes,
   pidsLimit: settings.pidsLimit,
+  cpus: settings.cpus,
+  // Only the workspace and a size-capped /tmp are writable (the tmpfs counts against the memory limit).
+  readonlyRootfs: true,
+  tmpfs: { "/tmp": `rw,nosuid,nodev,size=${settings.tmpBytes},mode=1777` },
   ulimits: { nofile: settings.nofile, nproc: settings.nproc },
   capDrop: ["ALL"],
   securityOpt: ["no-new-privileges"],
@@ -67,6 +73,8 @@ export type SandboxEnding =
   | { readonly _tag: "Stopped"; readonly reason: StopReason }
   /** The engine refused to start the process (executable not found, bad user, …). */
   | { readonly _tag: "StartFailed"; readonly message: string }
+  /** The job's workspace grew beyond its cap and the job was stopped. */
+  | { readonly _tag: "WorkspaceFull"; readonly limitBytes: number }
 
 export interface SandboxRun {
   readonly ending: SandboxEnding
@@ -82,6 +90,8 @@ export interface SandboxRunOptions {
   readonly stopRequested: Effect.Effect<StopReason>
   /** Sees the kept output as it arrives (the job's live output log). */
   readonly onOutput?: OutputListener
+  /** The job's host workspace and its size cap, watched while the job runs. */
+  readonly workspace?: { readonly path: string; readonly limitBytes: number }
 }
 
 /**
@@ -119,7 +129,10 @@ export const runSandbox = (runtime: ContainerRuntimeShape, spec: ContainerSpec, 
       )
       const timedOut: Effect.Effect<SandboxEnding> = Effect.as(Effect.sleep(options.timeout), { _tag: "TimedOut" })
       const stopped = Effect.map(options.stopRequested, (reason): SandboxEnding => ({ _tag: "Stopped", reason }))
-      const first = yield* Effect.raceAll([exited, timedOut, stopped])
+      const workspaceFull: Effect.Effect<SandboxEnding> = options.workspace === undefined
+        ? Effect.never
+        : watchWorkspace(options.workspace.path, options.workspace.limitBytes)
+      const first = yield* Effect.raceAll([exited, timedOut, stopped, workspaceFull])
       if (first._tag !== "Exited") {
         yield* runtime.stop(id, STOP_GRACE).pipe(Effect.zipRight(runtime.wait(id)), Effect.ignoreLogged)
       }
@@ -131,6 +144,37 @@ export const runSandbox = (runtime: ContainerRuntimeShape, spec: ContainerSpec, 
       return { ending: first, output, startedAt, endedAt } satisfies SandboxRun
     })
   )
+
+/** How often a running job's workspace is measured: a job can overshoot its cap by what it writes in this time. */
+const WORKSPACE_POLL = Duration.millis(500)
+
+/**
+ * Completes when the workspace holds more than `limitBytes`. A watched size, not a filesystem quota: it works the
+ * same on Podman and Docker, any filesystem and cgroups v1 or v2, at the price of the overshoot above.
+ */
+export const watchWorkspace = (path: string, limitBytes: number): Effect.Effect<SandboxEnding> =>
+  Effect.promise(() => workspaceBytes(path, limitBytes)).pipe(
+    Effect.repeat({ schedule: Schedule.spaced(WORKSPACE_POLL), until: (bytes) => bytes > limitBytes }),
+    Effect.as({ _tag: "WorkspaceFull", limitBytes } as const)
+  )
+
+/** Bytes allocated under `root` (stopping early once past `stopAbove`); unreadable entries count as nothing. */
+export const workspaceBytes = async (root: string, stopAbove: number): Promise<number> => {
+  let total = 0
+  const pending = [root]
+  while (pending.length > 0 && total <= stopAbove) {
+    const dir = pending.pop()!
+    const entries = await readdir(dir, { withFileTypes: true }).catch(() => [])
+    for (const entry of entries) {
+      const full = join(dir, entry.name)
+      if (entry.isDirectory()) pending.push(full)
+      const info = await lstat(full).catch(() => undefined)
+      // Allocated blocks, so a sparse file counts for what it really takes on disk.
+      if (info !== undefined) total += info.blocks * 512
+    }
+  }
+  return total
+}
 
 /** The OCI runtime's reason, without the engine's wrapping ("preparing container … for attach: runc create failed: …"). */
 const startFailure = (message: string): string =>

@@ -26,6 +26,12 @@ export interface WorkerSettings {
   readonly sandboxUser: string
   readonly memoryBytes: number
   readonly pidsLimit: number
+  /** CPUs a sandbox may use (CFS quota). */
+  readonly cpus: number
+  /** Size of the sandbox's tmpfs `/tmp` (the root filesystem is read-only). */
+  readonly tmpBytes: number
+  /** Largest size of a job's workspace; a job that grows it beyond this is stopped and fails. */
+  readonly workspaceBytes: number
   readonly nofile: number
   readonly nproc: number
   readonly maxOutputBytes: number
@@ -104,6 +110,12 @@ export const fromEnv: Config.Config<WorkerSettings> = Config.all({
   sandboxUser,
   memoryMb: positiveInt("CYNODE_SANDBOX_MEMORY_MB", 1024),
   pidsLimit: positiveInt("CYNODE_SANDBOX_PIDS_LIMIT", 256),
+  cpus: Config.number("CYNODE_SANDBOX_CPUS").pipe(
+    Config.validate({ message: "CYNODE_SANDBOX_CPUS must be a positive number", validation: (n) => n > 0 && n <= 1024 }),
+    Config.withDefault(1)
+  ),
+  tmpMb: positiveInt("CYNODE_SANDBOX_TMP_MB", 64),
+  workspaceMb: positiveInt("CYNODE_SANDBOX_WORKSPACE_MB", 1024),
   nofile: positiveInt("CYNODE_SANDBOX_NOFILE", 1024),
   maxOutputBytes: positiveInt("CYNODE_MAX_OUTPUT_BYTES", 262144),
   maxRequestBytes: positiveInt("CYNODE_WORKER_MAX_REQUEST_BYTES", MAX_REQUEST_BYTES_CEILING),
@@ -123,6 +135,9 @@ export const fromEnv: Config.Config<WorkerSettings> = Config.all({
     sandboxUser: c.sandboxUser,
     memoryBytes: c.memoryMb * 1024 * 1024,
     pidsLimit: c.pidsLimit,
+    cpus: c.cpus,
+    tmpBytes: c.tmpMb * 1024 * 1024,
+    workspaceBytes: c.workspaceMb * 1024 * 1024,
     nofile: c.nofile,
     nproc: 1024,
     maxOutputBytes: c.maxOutputBytes,

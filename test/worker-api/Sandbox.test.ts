@@ -1,8 +1,11 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Option } from "effect"
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
 import { toCreateOptions } from "../../layers/container/spec.ts"
 import type { Identifier } from "../../schema/ids.ts"
-import { isCommandNotFound, sandboxSpec } from "../../src/worker-api/Sandbox.ts"
+import { isCommandNotFound, sandboxSpec, workspaceBytes } from "../../src/worker-api/Sandbox.ts"
 import type { WorkerSettings } from "../../src/worker-api/Settings.ts"
 
 /** The sandbox's create options (worker-node.md §7), as the engine receives them. */
@@ -18,6 +21,9 @@ const settings: WorkerSettings = {
   sandboxUser: "65532:65532",
   memoryBytes: 1024 * 1024 * 1024,
   pidsLimit: 256,
+  cpus: 1,
+  tmpBytes: 64 * 1024 * 1024,
+  workspaceBytes: 1024 * 1024 * 1024,
   nofile: 1024,
   nproc: 1024,
   maxOutputBytes: 262144,
@@ -72,6 +78,9 @@ describe("sandboxSpec", () => {
       expect(host.Memory).toBe(1024 * 1024 * 1024)
       expect(host.MemorySwap).toBe(1024 * 1024 * 1024)
       expect(host.PidsLimit).toBe(256)
+      expect(host.NanoCpus).toBe(1_000_000_000)
+      expect(host.ReadonlyRootfs).toBe(true)
+      expect(host.Tmpfs).toEqual({ "/tmp": `rw,nosuid,nodev,size=${64 * 1024 * 1024},mode=1777` })
       expect(host.Ulimits).toEqual([{ Name: "nofile", Soft: 1024, Hard: 1024 }, { Name: "nproc", Soft: 1024, Hard: 1024 }])
       expect(host.Privileged).toBe(false)
       expect(host.AutoRemove).toBe(false)
@@ -83,5 +92,19 @@ describe("sandboxSpec", () => {
   it("recognises a command that does not exist", () => {
     expect(isCommandNotFound(`exec: "nosuchcmd": executable file not found in $PATH`)).toBe(true)
     expect(isCommandNotFound("permission denied")).toBe(false)
+  })
+})
+
+describe("workspaceBytes", () => {
+  it("counts the blocks files take, in subdirectories too, and stops counting past the cap", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "cynode-ws-size-"))
+    mkdirSync(join(dir, "a", "b"), { recursive: true })
+    writeFileSync(join(dir, "one"), Buffer.alloc(1024 * 1024, 1))
+    writeFileSync(join(dir, "a", "b", "two"), Buffer.alloc(2 * 1024 * 1024, 1))
+    const total = await workspaceBytes(dir, Number.MAX_SAFE_INTEGER)
+    expect(total).toBeGreaterThanOrEqual(3 * 1024 * 1024)
+    expect(total).toBeLessThan(4 * 1024 * 1024)
+    expect(await workspaceBytes(dir, 1)).toBeGreaterThan(1)
+    rmSync(dir, { recursive: true, force: true })
   })
 })
