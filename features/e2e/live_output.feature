@@ -38,3 +38,5 @@ Feature: Following a task's output live
     Then the CLI exited 7 with stdout "out\n" and stderr containing "err"
     When I run cynode task logs -f for that task
     Then the CLI exited 7 with stdout "out\n" and stderr containing "err"
+    When I run cynode task logs -f --stream stdout for that task
+    Then the CLI exited 7 with stdout "out\n" and nothing of the task's stderr

@@ -227,6 +227,18 @@ When("I run cynode task artifacts for that task with --get {string}", { timeout:
   await cli(["task", "artifacts", taskId(), "--get", path])
 })
 
+When("I run cynode task logs -f --stream stdout for that task", { timeout: 150_000 }, async function() {
+  await cli(["task", "logs", "-f", "--stream", "stdout", taskId()])
+})
+
+Then("the CLI exited {int} with stdout {string} and nothing of the task's stderr", function(code: number, stdout: string) {
+  const run = live.cli
+  assert.ok(run, "the CLI was not run")
+  assert.equal(run.code, code, `stdout: ${run.stdout}\nstderr: ${run.stderr}`)
+  assert.equal(run.stdout, unescape(stdout))
+  assert.ok(!run.stderr.includes("err\n"), run.stderr)
+})
+
 When("I run cynode task logs -f for that task", { timeout: 150_000 }, async function() {
   await cli(["task", "logs", "-f", taskId()])
 })

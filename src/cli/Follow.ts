@@ -44,8 +44,16 @@ export const sseParser = () => {
 const decodeChunk = Schema.decodeUnknownOption(Schema.parseJson(LogChunkData))
 const decodeEnd = Schema.decodeUnknownOption(Schema.parseJson(LogEndData))
 
+/** Where a follow stands: kept by the caller, so that a retry after a token refresh resumes instead of repeating. */
+export interface FollowState {
+  lastId: string | undefined
+}
+
 export interface FollowOptions {
   readonly write: (stream: "stdout" | "stderr", text: string) => Effect.Effect<void>
+  readonly state?: FollowState
+  /** Only this stream (default both). */
+  readonly stream?: "stdout" | "stderr" | "all"
   /** How many times a dropped connection is resumed before giving up. */
   readonly reconnects?: number
 }
@@ -58,7 +66,7 @@ const connect = (baseUrl: string, token: Redacted.Redacted<string>, id: string, 
     const client = yield* HttpClient.HttpClient
     const url = `${baseUrl}/v1/tasks/${id}/logs`
     let request = HttpClientRequest.get(url).pipe(
-      HttpClientRequest.setUrlParams({ follow: "true" }),
+      HttpClientRequest.setUrlParams({ follow: "true", stream: options.stream ?? "all" }),
       HttpClientRequest.setHeader("accept", "text/event-stream"),
       HttpClientRequest.bearerToken(Redacted.value(token))
     )
@@ -108,7 +116,7 @@ export const followTask = (
 ): Effect.Effect<LogEndData, HttpFailure | UsageError, HttpClient.HttpClient> =>
   Effect.gen(function*() {
     const id = yield* taskRef(ref)
-    const state: { lastId: string | undefined } = { lastId: undefined }
+    const state: FollowState = options.state ?? { lastId: undefined }
     const reconnects = options.reconnects ?? 30
     for (let attempt = 0; ; attempt++) {
       const end = yield* connect(baseUrl, token, id, state, options)

@@ -5,7 +5,7 @@ import * as path from "node:path"
 import type { CreateTaskRequest, TaskResult } from "../../schema/task.ts"
 import { TaskStatus } from "../../schema/task.ts"
 import { LocalFileError, TaskNotCompleted, UsageError } from "./CliError.ts"
-import { endOutcome, followTask } from "./Follow.ts"
+import { endOutcome, followTask, type FollowState } from "./Follow.ts"
 import * as Gateway from "./Gateway.ts"
 import { common, emit } from "./options.ts"
 import { authenticated } from "./Session.ts"
@@ -34,10 +34,14 @@ const writeOutput = (stream: "stdout" | "stderr", text: string) =>
     target.write(text, () => resume(Effect.void))
   })
 
-const followOutput = (gateway: Option.Option<string>, ref: string, label: string) =>
-  authenticated(gateway, (url, token) => followTask(url, token, ref, { write: writeOutput })).pipe(
-    Effect.flatMap((end) => endOutcome(label, end))
-  )
+const followOutput = (gateway: Option.Option<string>, ref: string, label: string, stream: "stdout" | "stderr" | "all" = "all") =>
+  Effect.suspend(() => {
+    // Outside the authenticated call: a retry after a token refresh resumes from the last event printed.
+    const state: FollowState = { lastId: undefined }
+    return authenticated(gateway, (url, token) => followTask(url, token, ref, { write: writeOutput, state, stream })).pipe(
+      Effect.flatMap((end) => endOutcome(label, end))
+    )
+  })
 
 /** `LOCAL` or `LOCAL:PATH`: the file's bytes as base64, placed at PATH (default: its base name) under /workspace. */
 const readInputFile = (spec: string) =>
@@ -183,7 +187,7 @@ const logs = Command.make(
   },
   (opts) =>
     opts.follow
-      ? followOutput(opts.gateway, opts.task, opts.task)
+      ? followOutput(opts.gateway, opts.task, opts.task, opts.stream)
       : authenticated(opts.gateway, (url, token) => Gateway.taskLogs(url, token, opts.task, opts.stream)).pipe(
         Effect.flatMap((logs) =>
           opts.json
