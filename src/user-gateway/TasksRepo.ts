@@ -50,8 +50,12 @@ export class TaskAlreadyClosed extends Data.TaggedError("TaskAlreadyClosed")<{ r
 export const toApiStatus = (stored: string): TaskStatus => (stored === "pending" ? "queued" : stored as TaskStatus)
 export const toStoredStatus = (status: TaskStatus): string => (status === "queued" ? "pending" : status)
 
-/** A name insert can lose a race to a parallel create; a few fresh picks settle it. */
+/**
+ * A user's creates take turns on a transaction-scoped advisory lock, so the count behind `task_name_NNN` and the
+ * free-name pick see every earlier create; the ON CONFLICT retries only guard against a writer that skips the lock.
+ */
 const NAME_ATTEMPTS = 8
+const NAME_LOCK_SPACE = 0x7a5c // the first key of the (space, user) advisory lock pair
 
 export const makeTasksRepo = Effect.gen(function*() {
   const sql = yield* SqlClient.SqlClient
@@ -75,6 +79,7 @@ export const makeTasksRepo = Effect.gen(function*() {
   const create = (task: NewTask) =>
     sql.withTransaction(
       Effect.gen(function*() {
+        yield* sql`SELECT pg_advisory_xact_lock(${NAME_LOCK_SPACE}, hashtext(${task.userId}))`
         const base = yield* baseName(task)
         for (let attempt = 0; attempt < NAME_ATTEMPTS; attempt++) {
           const name = firstFreeName(base, yield* takenNames(task.userId, base))
