@@ -68,6 +68,11 @@ const startFleet = (): Promise<Fleet> => {
     req.on("data", (c: Buffer) => chunks.push(c))
     req.on("end", () => {
       const path = match?.[2] ?? ""
+      // Live output: an instant job prints nothing, so its stream is just the end line.
+      if (req.method === "GET" && /^\/v1\/worker\/jobs\/[^/]+\/output/.test(path)) {
+        res.writeHead(200, { "content-type": "application/x-ndjson" })
+        return res.end('{"end":true}\n')
+      }
       if (req.method === "GET" && path.startsWith("/v1/worker/jobs/")) return send(res, 404, { status: 404, detail: "unknown job" })
       if (req.method !== "POST" || path !== "/v1/worker/jobs:run") return send(res, 404, { status: 404, detail: "no route" })
       const body = JSON.parse(Buffer.concat(chunks).toString("utf8")) as { task_id: string; job_id: string }

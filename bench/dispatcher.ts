@@ -67,6 +67,11 @@ const startInstantWorker = (maxConcurrency: number): Promise<InstantWorker> => {
         const result = results.get(statusMatch[1]!)
         return result === undefined ? send(res, 404, problem(404, "unknown job")) : send(res, 200, result)
       }
+      // Live output: an instant job prints nothing, so its stream is just the end line.
+      if (req.method === "GET" && /^\/v1\/worker\/jobs\/[^/]+\/output/.test(url)) {
+        res.writeHead(200, { "content-type": "application/x-ndjson" })
+        return res.end('{"end":true}\n')
+      }
       if (req.method === "POST" && /^\/v1\/worker\/jobs\/[^/]+\/cancel$/.test(url)) return send(res, 204)
       if (req.method !== "POST" || url !== "/v1/worker/jobs:run") return send(res, 404, problem(404, "no such route"))
       const body = JSON.parse(Buffer.concat(chunks).toString("utf8")) as { task_id: string; job_id: string }
