@@ -95,6 +95,11 @@ Feature: The HTTP edge of every service decides on the route it matches
     When 40 wrong passwords for a new user "target" are sent to the gateway at once
     Then at most the lockout threshold of them are answered 401 and all others 429
 
+  Scenario: A forged X-Forwarded-For entry does not change the client address behind a trusted proxy
+    When a client behind the trusted proxy sends 5 wrong logins, each forging a new leftmost X-Forwarded-For entry
+    Then the first failures up to the address threshold get 401 and the rest 429
+    And the audit log names the proxy's hop "203.0.113.7" as the client, never a forged entry
+
   @gateway
   Scenario: Two refreshes of one session at once both get the same new token pair
     Given a gateway user "twice" with password "twice-secret-1"

@@ -7,7 +7,7 @@ import { openSocket, rawHttp, rawSocketHttp, untilClosed, type RawResult } from 
 import { createUser, loginTokens } from "../../test/user-gateway/gatewayProcess.ts"
 import { current, gateway, REFRESH_GRACE_MS, type TokenPairState } from "../support/gateway.ts"
 import { ScenarioStates } from "../support/scenarioStates.ts"
-import { EDGE_LIMITS, edgeControlPlane, LOCKOUT_GATEWAY, lockoutGateway } from "../support/security.ts"
+import { EDGE_LIMITS, edgeControlPlane, LOCKOUT_GATEWAY, lockoutGateway, PROXIED_GATEWAY, proxiedGateway } from "../support/security.ts"
 import { scenario as workerScenario, workerUnderTest } from "../support/worker_api.ts"
 
 /** Steps for features/security/http_edge.feature: raw requests to the real programs, spelt as an attacker would. */
@@ -288,4 +288,39 @@ Then("the sandbox's CPU quota is half a CPU", function() {
 Then("the worker job's stderr ends with the line {string}", function(line: string) {
   const stderr = String(workerScenario.body?.stderr ?? "")
   assert.ok(stderr.endsWith(`${line}\n`), `stderr: ${stderr}`)
+})
+
+When(
+  "a client behind the trusted proxy sends {int} wrong logins, each forging a new leftmost X-Forwarded-For entry",
+  { timeout: 60_000 },
+  async function(this: object, count: number) {
+    const g = await proxiedGateway()
+    const statuses: Array<number> = []
+    for (let i = 0; i < count; i++) {
+      // The proxy appends the address it saw (203.0.113.7); whatever the client put in front of it is its own claim.
+      const forwarded = `198.51.100.${i + 1}, 203.0.113.7`
+      const handle = `forger-${i}-${Math.random().toString(16).slice(2, 8)}`
+      const answer = await g.call("POST", "/v1/auth/login", {
+        body: { handle, password: "not-the-password" },
+        headers: { "x-forwarded-for": forwarded }
+      })
+      statuses.push(answer.status)
+    }
+    states.of(this).statuses = statuses
+  }
+)
+
+Then("the first failures up to the address threshold get 401 and the rest 429", function(this: object) {
+  const statuses = states.of(this).statuses ?? []
+  const threshold = PROXIED_GATEWAY.ipThreshold
+  assert.deepEqual(statuses, statuses.map((_, i) => (i < threshold ? 401 : 429)), statuses.join(","))
+})
+
+Then("the audit log names the proxy's hop {string} as the client, never a forged entry", async function(this: object, address: string) {
+  const rows = await (await proxiedGateway()).sql((sql) =>
+    sql<{ readonly ip: string }>`
+      SELECT DISTINCT host(ip_address) AS ip FROM auth_audit_log
+      WHERE event_type = 'login_failure' AND subject_handle LIKE 'forger-%'`
+  )
+  assert.deepEqual(rows.map((r) => r.ip), [address])
 })

@@ -37,10 +37,26 @@ export const lockoutGateway = (): Promise<RunningGateway> =>
     AUTH_IP_FAILURE_THRESHOLD: "100000"
   })
 
+/** A gateway behind a proxy at 127.0.0.1 (where the tests connect from), locking an address after 3 failures. */
+export const PROXIED_GATEWAY = { ipThreshold: 3 }
+
+let proxied: Promise<RunningGateway> | undefined
+
+export const proxiedGateway = (): Promise<RunningGateway> =>
+  proxied ??= startGateway({
+    TRUST_PROXY_HEADERS: "true",
+    TRUSTED_PROXIES: "127.0.0.1",
+    AUTH_IP_FAILURE_THRESHOLD: String(PROXIED_GATEWAY.ipThreshold),
+    AUTH_LOCKOUT_THRESHOLD: "100000",
+    RATE_LIMIT_PER_MINUTE: "100000"
+  })
+
 AfterAll({ timeout: 60_000 }, async function() {
-  const [harness, gateway] = [running, lockout]
+  const [harness, gateway, behindProxy] = [running, lockout, proxied]
   running = undefined
   lockout = undefined
+  proxied = undefined
   await (await harness?.catch(() => undefined))?.stop()
   await (await gateway?.catch(() => undefined))?.stop()
+  await (await behindProxy?.catch(() => undefined))?.stop()
 })
