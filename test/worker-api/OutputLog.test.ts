@@ -25,7 +25,8 @@ const cut = (bytes: Uint8Array, offsets: ReadonlyArray<number>) => {
 describe("OutputLog", () => {
   it("never splits a code point across chunks, whatever the read boundaries", () => {
     fc.assert(
-      fc.property(fc.string({ unit: "grapheme", maxLength: 60 }), fc.array(fc.nat(400), { maxLength: 12 }), (text, offsets) => {
+      // Text without U+FFFD of its own, so any U+FFFD in a chunk can only come from a split code point.
+      fc.property(fc.string({ unit: "grapheme", maxLength: 60 }).filter((t) => !t.includes("\uFFFD")), fc.array(fc.nat(400), { maxLength: 12 }), (text, offsets) => {
         const log = new OutputLog()
         const bytes = new TextEncoder().encode(text)
         for (const piece of cut(bytes, offsets)) {
