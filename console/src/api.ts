@@ -1,7 +1,7 @@
 import { FetchHttpClient, HttpApiClient, HttpClient, HttpClientError, HttpClientRequest, type HttpClientResponse } from "@effect/platform"
 import { Cause, Data, Effect, Exit, Option, ParseResult, Schema } from "effect"
 import { ProblemDetails } from "../../schema/problem.ts"
-import { GatewayApi } from "../../src/user-gateway/GatewayApi.ts"
+import { GatewayApi } from "../../api/gateway/GatewayApi.ts"
 import { clearSession, currentSession, saveSession } from "./session.ts"
 
 /**

@@ -2,7 +2,7 @@ import { HttpClientRequest } from "@effect/platform"
 import { Effect, Schema } from "effect"
 import { RelativePath } from "../../schema/files.ts"
 import type { Identifier } from "../../schema/ids.ts"
-import { GatewayApi } from "../../src/user-gateway/GatewayApi.ts"
+import { GatewayApi } from "../../api/gateway/GatewayApi.ts"
 import { authedClient, baseUrl } from "./api.ts"
 
 /**

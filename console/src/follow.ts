@@ -2,7 +2,7 @@ import { makeParser } from "@effect/experimental/Sse"
 import { HttpClientRequest } from "@effect/platform"
 import { Effect, Option, Schedule, Schema, Stream } from "effect"
 import type { Identifier } from "../../schema/ids.ts"
-import { GatewayApi } from "../../src/user-gateway/GatewayApi.ts"
+import { GatewayApi } from "../../api/gateway/GatewayApi.ts"
 import { authedClient, baseUrl } from "./api.ts"
 
 /**

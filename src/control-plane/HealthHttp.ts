@@ -1,7 +1,7 @@
 import { HttpApiBuilder } from "@effect/platform"
 import { Effect } from "effect"
 import { Readiness } from "../../layers/Readiness.ts"
-import { ControlPlaneApi } from "./NodesApi.ts"
+import { ControlPlaneApi } from "../../api/control-plane.ts"
 
 /** `/healthz` (the process answers) and `/readyz` (layers/Readiness.ts: database, migrations, an inference path). */
 export const HealthHttpLive = HttpApiBuilder.group(ControlPlaneApi, "health", (handlers) =>

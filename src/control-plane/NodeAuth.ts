@@ -2,7 +2,7 @@ import { Effect, Layer, Option, Redacted, Schema } from "effect"
 import { Jwt } from "../../layers/Jwt.ts"
 import { Uuid } from "../../schema/ids.ts"
 import { NotFound, Unauthorized } from "../../schema/problem.ts"
-import { NodeAuth } from "./NodesApi.ts"
+import { NodeAuth } from "../../api/control-plane.ts"
 import { NodesRepo } from "./NodesRepo.ts"
 
 /** Node JWT authentication (control-plane.md §3, §4): the middleware that provides the current node. */

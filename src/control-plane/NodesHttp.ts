@@ -10,7 +10,7 @@ import { ControlPlaneConfig } from "./ControlPlaneConfig.ts"
 import { DispatchWakeup } from "./DispatchWakeup.ts"
 import { LivenessRepo } from "./Liveness.ts"
 import { NODE_AUDIENCE } from "./NodeAuth.ts"
-import { ControlPlaneApi, CurrentNode } from "./NodesApi.ts"
+import { ControlPlaneApi, CurrentNode } from "../../api/control-plane.ts"
 import { NodesRepo, type CapabilityUpdate } from "./NodesRepo.ts"
 
 /** Handlers of registration, capability reports, config delivery and acks (control-plane.md §4-§7). */

@@ -2,7 +2,7 @@ import { Effect, Layer, Option, Redacted, Schema } from "effect"
 import { Jwt } from "../../layers/Jwt.ts"
 import { Uuid } from "../../schema/ids.ts"
 import { Forbidden, Unauthorized } from "../../schema/problem.ts"
-import { OperatorAuth } from "./NodesApi.ts"
+import { OperatorAuth } from "../../api/control-plane.ts"
 import { OperatorsRepo } from "./OperatorsRepo.ts"
 
 /**

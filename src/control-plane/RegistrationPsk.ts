@@ -3,7 +3,7 @@ import { Effect, Layer, Redacted } from "effect"
 import { createHash, timingSafeEqual } from "node:crypto"
 import { Unauthorized } from "../../schema/problem.ts"
 import { ControlPlaneConfig } from "./ControlPlaneConfig.ts"
-import { RegistrationPsk } from "./NodesApi.ts"
+import { RegistrationPsk } from "../../api/control-plane.ts"
 
 /**
  * The registration PSK check (control-plane.md §4), run before the body is decoded: constant-time comparison of

@@ -5,7 +5,7 @@ import { Conflict, NotFound } from "../../schema/problem.ts"
 import { Audit, type AuditEventType } from "./Audit.ts"
 import { requireAdmin } from "./Authentication.ts"
 import { clientInfo } from "./ClientInfo.ts"
-import { GatewayApi } from "./GatewayApi.ts"
+import { GatewayApi } from "../../api/gateway/GatewayApi.ts"
 import { Sessions } from "./Sessions.ts"
 import { UsersRepo } from "./UsersRepo.ts"
 

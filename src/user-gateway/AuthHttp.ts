@@ -6,7 +6,7 @@ import { BadRequest, TooManyRequests, Unauthorized } from "../../schema/problem.
 import { Audit } from "./Audit.ts"
 import { CurrentUser } from "./Authentication.ts"
 import { clientInfo, type ClientInfo } from "./ClientInfo.ts"
-import { GatewayApi } from "./GatewayApi.ts"
+import { GatewayApi } from "../../api/gateway/GatewayApi.ts"
 import { LoginThrottle, type Refusal } from "./LoginThrottle.ts"
 import { Sessions } from "./Sessions.ts"
 import { UsersRepo } from "./UsersRepo.ts"

@@ -1,6 +1,6 @@
 import { Effect, Layer, Redacted } from "effect"
 import { Forbidden } from "../../schema/problem.ts"
-import { Authentication, CurrentUser, type AuthenticatedUser } from "./AuthMiddleware.ts"
+import { Authentication, CurrentUser, type AuthenticatedUser } from "../../api/gateway/AuthMiddleware.ts"
 import { ADMIN_HANDLE } from "./BootstrapAdmin.ts"
 import { Sessions } from "./Sessions.ts"
 

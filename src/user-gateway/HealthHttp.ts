@@ -1,7 +1,7 @@
 import { HttpApiBuilder } from "@effect/platform"
 import { Effect } from "effect"
 import { Readiness } from "../../layers/Readiness.ts"
-import { GatewayApi } from "./GatewayApi.ts"
+import { GatewayApi } from "../../api/gateway/GatewayApi.ts"
 
 /** `/healthz` answers while the process serves; `/readyz` uses the one readiness definition (layers/Readiness.ts). */
 export const HealthHttpLive = HttpApiBuilder.group(GatewayApi, "health", (handlers) =>

@@ -3,7 +3,7 @@ import { Effect, Option } from "effect"
 import { NodeAdmin } from "../../layers/NodeAdmin.ts"
 import { Conflict, NotFound } from "../../schema/problem.ts"
 import { requireAdmin } from "./Authentication.ts"
-import { GatewayApi } from "./GatewayApi.ts"
+import { GatewayApi } from "../../api/gateway/GatewayApi.ts"
 
 /** Handlers of the node admin API (NodesAdminApi.ts). */
 

@@ -8,7 +8,7 @@ import { Audit } from "./Audit.ts"
 import type { ClientInfo } from "./ClientInfo.ts"
 import { GatewayConfig } from "./GatewayConfig.ts"
 import { SessionsRepo } from "./SessionsRepo.ts"
-import type { AuthenticatedUser } from "./AuthMiddleware.ts"
+import type { AuthenticatedUser } from "../../api/gateway/AuthMiddleware.ts"
 
 /**
  * Sessions and tokens (user-gateway.md §3): a login opens a session (a token family, id = `sid`); both tokens carry

@@ -3,7 +3,7 @@ import { Effect, Layer, Redacted } from "effect"
 import { Unauthorized } from "../../schema/problem.ts"
 import { decodeRunRequest } from "./Decode.ts"
 import { Jobs } from "./Jobs.ts"
-import { WorkerApi, WorkerAuth } from "./JobsApi.ts"
+import { WorkerApi, WorkerAuth } from "../../api/worker.ts"
 import { followOutput } from "./OutputFollow.ts"
 import { WorkerState } from "./WorkerState.ts"
 

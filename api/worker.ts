@@ -1,7 +1,6 @@
 import { HttpApi, HttpApiEndpoint, HttpApiGroup, HttpApiMiddleware, HttpApiSchema, HttpApiSecurity } from "@effect/platform"
 import { Schema } from "effect"
-import type { RoutePolicy } from "../../layers/HttpRoutes.ts"
-import { Identifier } from "../../schema/ids.ts"
+import { Identifier } from "../schema/ids.ts"
 import {
   BadRequest,
   Conflict,
@@ -13,8 +12,8 @@ import {
   TooManyRequests,
   Unauthorized,
   UnsupportedPayloadVersion
-} from "../../schema/problem.ts"
-import { JobStatus, LeaseSeq, OutputParams, RunJobResponse } from "../../schema/worker.ts"
+} from "../schema/problem.ts"
+import { JobStatus, LeaseSeq, OutputParams, RunJobResponse } from "../schema/worker.ts"
 
 /**
  * The Worker API contract (worker-node.md §6). The run payload is decoded by the handler rather than by HttpApi:
@@ -74,9 +73,3 @@ export class JobsGroup extends HttpApiGroup.make("jobs")
 {}
 
 export class WorkerApi extends HttpApi.make("worker-api").add(HealthGroup).add(JobsGroup) {}
-
-/** Only the probes are open; every other route needs the bearer token. */
-export const workerRoutes = (maxRequestBytes: number): RoutePolicy => ({
-  publicRoutes: ["GET /healthz", "GET /readyz"],
-  defaultMaxBodyBytes: maxRequestBytes
-})

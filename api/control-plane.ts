@@ -1,6 +1,6 @@
 import { HttpApi, HttpApiEndpoint, HttpApiGroup, HttpApiMiddleware, HttpApiSchema, HttpApiSecurity } from "@effect/platform"
 import { Context, Schema } from "effect"
-import { NodeBootstrapPayload, NodeConfigAck, NodeConfigurationPayload, NodeCapabilityReport, RegisterRequest } from "../../schema/node.ts"
+import { NodeBootstrapPayload, NodeConfigAck, NodeConfigurationPayload, NodeCapabilityReport, RegisterRequest } from "../schema/node.ts"
 import {
   BadRequest,
   Conflict,
@@ -9,7 +9,7 @@ import {
   PayloadTooLarge,
   Unauthorized,
   UnsupportedPayloadVersion
-} from "../../schema/problem.ts"
+} from "../schema/problem.ts"
 
 /**
  * The control plane's HTTP contract (control-plane.md §3); handlers live in NodesHttp.ts and HealthHttp.ts.
