@@ -1,9 +1,9 @@
-import { HttpClient, HttpClientRequest } from "@effect/platform"
-import { Duration, Effect, Option, Redacted, Schema, Stream } from "effect"
+import type { HttpClient } from "@effect/platform"
+import { Duration, Effect, Option, type Redacted, Schema, Stream } from "effect"
 import { LogChunkData, LogEndData } from "../../schema/task.ts"
-import { TaskExited, Unreachable, UnexpectedResponse, type UsageError } from "./CliError.ts"
+import { TaskExited, UnexpectedResponse, Unreachable, type UsageError } from "./CliError.ts"
 import { taskRef } from "./Gateway.ts"
-import { failedAnswer, reasonOf, type HttpFailure } from "./Http.ts"
+import { type HttpFailure, rawGet } from "./Http.ts"
 
 /**
  * `cynode task logs -f`: reads the gateway's Server-Sent Events and writes each piece of output to this process's
@@ -63,22 +63,16 @@ const RECONNECT_DELAY = Duration.seconds(1)
 /** One connection: prints until `end` (returned) or the stream stops (none: reconnect). */
 const connect = (baseUrl: string, token: Redacted.Redacted<string>, id: string, state: { lastId: string | undefined }, options: FollowOptions) =>
   Effect.gen(function*() {
-    const client = yield* HttpClient.HttpClient
-    const url = `${baseUrl}/v1/tasks/${id}/logs`
-    let request = HttpClientRequest.get(url).pipe(
-      HttpClientRequest.setUrlParams({ follow: "true", stream: options.stream ?? "all" }),
-      HttpClientRequest.setHeader("accept", "text/event-stream"),
-      HttpClientRequest.bearerToken(Redacted.value(token))
-    )
-    if (state.lastId !== undefined) request = HttpClientRequest.setHeader(request, "last-event-id", state.lastId)
-    const response = yield* client.execute(request).pipe(
-      Effect.timeoutFail({ duration: "30 seconds", onTimeout: () => new Unreachable({ url, reason: "no answer in time" }) }),
-      Effect.catchTags({
-        RequestError: (error) => Effect.fail(new Unreachable({ url, reason: reasonOf(error) })),
-        ResponseError: (error) => Effect.fail(new UnexpectedResponse({ url, status: error.response.status, reason: error.message }))
-      })
-    )
-    if (response.status !== 200) return yield* Effect.flip(failedAnswer(url, response))
+    const url = `${baseUrl}/v1/tasks/${encodeURIComponent(id)}/logs`
+    // An event stream: the typed client reads whole bodies, so this GET uses the platform client directly.
+    const response = yield* rawGet(url, {
+      token,
+      urlParams: { follow: "true", stream: options.stream ?? "all" },
+      headers: { accept: "text/event-stream", ...(state.lastId === undefined ? {} : { "last-event-id": state.lastId }) }
+    })
+    if (response.status !== 200) {
+      return yield* new UnexpectedResponse({ url, status: response.status, reason: "expected an event stream" })
+    }
     const parse = sseParser()
     let end: Option.Option<LogEndData> = Option.none()
     yield* response.stream.pipe(

@@ -1,9 +1,9 @@
 import { Args, Command } from "@effect/cli"
 import { Effect, type Redacted } from "effect"
-import { isIdentifier } from "../../schema/ids.ts"
-import { NodeList, NodeView } from "../../schema/node.ts"
+import { type Identifier, isIdentifier } from "../../schema/ids.ts"
+import type { NodeView } from "../../schema/node.ts"
 import { UsageError } from "./CliError.ts"
-import { call, callNoContent } from "./Http.ts"
+import { gatewayCall } from "./Http.ts"
 import { common, emit } from "./options.ts"
 import { authenticated } from "./Session.ts"
 
@@ -11,9 +11,9 @@ import { authenticated } from "./Session.ts"
 
 const slugArg = Args.text({ name: "node" }).pipe(Args.withDescription("node slug"))
 
-const slugPath = (slug: string) =>
+const slugPath = (slug: string): Effect.Effect<{ readonly node_slug: Identifier }, UsageError> =>
   isIdentifier(slug)
-    ? Effect.succeed(encodeURIComponent(slug))
+    ? Effect.succeed({ node_slug: slug })
     : Effect.fail(new UsageError({ message: `${JSON.stringify(slug)} is not a node slug` }))
 
 /** `active`/`lost` plus the operator's state when it is not `enabled`. */
@@ -41,7 +41,7 @@ export const renderNodes = (nodes: ReadonlyArray<NodeView>): string => {
 }
 
 const list = Command.make("list", common, ({ gateway, json }) =>
-  authenticated(gateway, (url, token) => call({ method: "GET", url: `${url}/v1/nodes`, token, success: NodeList })).pipe(
+  authenticated(gateway, (url, token) => gatewayCall(url, { token }, (c) => c.nodes.list())).pipe(
     Effect.flatMap((page) => emit(json, page, () => renderNodes(page.nodes)))
   )).pipe(Command.withDescription("every node: liveness, operator state, last seen, running jobs, free slots, labels"))
 
@@ -50,14 +50,14 @@ const action = (name: "drain" | "disable" | "enable", description: string) =>
     Effect.gen(function*() {
       const path = yield* slugPath(node)
       const view = yield* authenticated(gateway, (url, token: Redacted.Redacted<string>) =>
-        call({ method: "POST", url: `${url}/v1/nodes/${path}/${name}`, token, success: NodeView }))
+        gatewayCall(url, { token }, (c) => c.nodes[name]({ path })))
       yield* emit(json, view, () => `${view.node_slug}: ${stateOf(view)} (${view.running_jobs} running)`)
     })).pipe(Command.withDescription(description))
 
 const remove = Command.make("remove", { ...common, node: slugArg }, ({ gateway, json, node }) =>
   Effect.gen(function*() {
     const path = yield* slugPath(node)
-    yield* authenticated(gateway, (url, token) => callNoContent({ method: "DELETE", url: `${url}/v1/nodes/${path}`, token }))
+    yield* authenticated(gateway, (url, token) => gatewayCall(url, { token }, (c) => c.nodes.remove({ path })))
     yield* emit(json, { node_slug: node, removed: true }, () => `${node}: removed`)
   })).pipe(Command.withDescription("forget a node with nothing running (it comes back if it registers again)"))
 

@@ -1,8 +1,10 @@
 import { Command, Options } from "@effect/cli"
-import type { HttpClient } from "@effect/platform"
+import { HttpApiClient, HttpClient } from "@effect/platform"
 import { Config, Effect, Option } from "effect"
+import { ControlPlaneApi } from "../../api/control-plane.ts"
+import { GatewayApi } from "../../api/gateway/GatewayApi.ts"
 import { NotReady, Unreachable } from "./CliError.ts"
-import { probe } from "./Http.ts"
+import { type HealthClient, probe } from "./Http.ts"
 import { common, emit } from "./options.ts"
 import { normalizeUrl, resolveGateway } from "./Session.ts"
 
@@ -24,15 +26,23 @@ interface ServiceStatus {
   readonly reason?: string
 }
 
-const check = (name: string, url: string): Effect.Effect<ServiceStatus, never, HttpClient.HttpClient> =>
+/** The `health` group of the service's own contract. */
+const healthClient = (api: typeof GatewayApi | typeof ControlPlaneApi, baseUrl: string): Effect.Effect<HealthClient, never, HttpClient.HttpClient> =>
+  Effect.flatMap(HttpClient.HttpClient, (httpClient) =>
+    api === GatewayApi
+      ? HttpApiClient.group(GatewayApi, { group: "health", httpClient, baseUrl })
+      : HttpApiClient.group(ControlPlaneApi, { group: "health", httpClient, baseUrl }))
+
+const check = (name: string, url: string, api: typeof GatewayApi | typeof ControlPlaneApi): Effect.Effect<ServiceStatus, never, HttpClient.HttpClient> =>
   Effect.gen(function*() {
-    const health = yield* probe(`${url}/healthz`)
-    const readiness = yield* probe(`${url}/readyz`)
+    const health = yield* healthClient(api, url)
+    const liveness = yield* probe(`${url}/healthz`, health.healthz())
+    const readiness = yield* probe(`${url}/readyz`, health.readyz())
     const ready = readiness.status === 200
     return {
       name,
       url,
-      healthy: health.status === 200,
+      healthy: liveness.status === 200,
       ready,
       ...(ready ? {} : { reason: readiness.body || `HTTP ${readiness.status}` })
     }
@@ -57,7 +67,7 @@ export const status = Command.make("status", { ...common, controlPlane }, ({ con
       Option.getOrElse(Option.orElse(controlPlane, () => fromEnv), () => DEFAULT_CONTROL_PLANE_URL),
       "--control-plane"
     )
-    const services = yield* Effect.all([check("user gateway", gatewayUrl), check("control plane", controlPlaneUrl)], {
+    const services = yield* Effect.all([check("user gateway", gatewayUrl, GatewayApi), check("control plane", controlPlaneUrl, ControlPlaneApi)], {
       concurrency: "unbounded"
     })
     yield* emit(json, { ready: services.every((s) => s.ready), services }, () => render(services))

@@ -4,7 +4,7 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import * as Credentials from "../../src/cli/Credentials.ts"
-import { FetchHttpClient } from "@effect/platform"
+import * as HttpClientLayer from "../../layers/HttpClient.ts"
 import { createServer } from "node:http"
 import { ApiError } from "../../src/cli/CliError.ts"
 import { authenticated, DEFAULT_GATEWAY_URL, normalizeUrl, resolveGateway } from "../../src/cli/Session.ts"
@@ -66,7 +66,7 @@ describe("Session", () => {
         Redacted.value(token) === "a1"
           ? Effect.fail(new ApiError({ status: 401, title: "Unauthorized", detail: "expired" }))
           : Effect.succeed(Redacted.value(token)))
-      const used = yield* Effect.all([command, command], { concurrency: 2 }).pipe(env, Effect.provide(FetchHttpClient.layer))
+      const used = yield* Effect.all([command, command], { concurrency: 2 }).pipe(env, Effect.provide(HttpClientLayer.layer))
       expect(used).toEqual(["a2", "a2"])
       expect(refreshes).toBe(1)
       const stored = yield* Credentials.load.pipe(env)

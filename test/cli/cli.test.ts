@@ -1,4 +1,4 @@
-import { FetchHttpClient } from "@effect/platform"
+import * as HttpClientLayer from "../../layers/HttpClient.ts"
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import { afterAll, beforeAll, describe, expect, it, vi } from "@effect/vitest"
 import { ConfigProvider, Effect, Layer } from "effect"
@@ -48,7 +48,7 @@ const cli = async (args: ReadonlyArray<string>, env: Record<string, string> = {}
     const code = await Effect.runPromise(
       runCli(args).pipe(
         Effect.withConfigProvider(provider),
-        Effect.provide(Layer.merge(NodeContext.layer, FetchHttpClient.layer))
+        Effect.provide(Layer.merge(NodeContext.layer, HttpClientLayer.layer))
       )
     )
     return { code, out: out.join("\n"), err: err.join("\n") }

@@ -1,4 +1,4 @@
-import { FetchHttpClient } from "@effect/platform"
+import * as HttpClientLayer from "../../layers/HttpClient.ts"
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import { afterAll, beforeAll, describe, expect, it, vi } from "@effect/vitest"
 import { ConfigProvider, Effect, Layer } from "effect"
@@ -24,7 +24,7 @@ const cli = async (args: ReadonlyArray<string>, env: Record<string, string> = {}
   try {
     const provider = ConfigProvider.fromMap(new Map(Object.entries({ CYNODE_CONFIG_DIR: configDir, CYNODE_GATEWAY_URL: gateway.baseUrl, ...env })))
     const code = await Effect.runPromise(
-      runCli(args).pipe(Effect.withConfigProvider(provider), Effect.provide(Layer.merge(NodeContext.layer, FetchHttpClient.layer)))
+      runCli(args).pipe(Effect.withConfigProvider(provider), Effect.provide(Layer.merge(NodeContext.layer, HttpClientLayer.layer)))
     )
     return { code, out: out.join("\n"), err: err.join("\n") }
   } finally {
