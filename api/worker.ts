@@ -13,7 +13,7 @@ import {
   Unauthorized,
   UnsupportedPayloadVersion
 } from "../schema/problem.ts"
-import { JobStatus, LeaseSeq, OutputParams, RunJobResponse } from "../schema/worker.ts"
+import { JobRecord, LeaseSeq, OutputParams, RunJobResponse } from "../schema/worker.ts"
 
 /**
  * The Worker API contract (worker-node.md §6). The run payload is decoded by the handler rather than by HttpApi:
@@ -53,7 +53,7 @@ export class JobsGroup extends HttpApiGroup.make("jobs")
     HttpApiEndpoint.get("status")`/v1/worker/jobs/${jobIdParam}`
       // The asking dispatcher's lease: remembered, so a send under an older lease is refused afterwards.
       .setUrlParams(Schema.Struct({ lease_seq: Schema.optional(Schema.NumberFromString.pipe(Schema.compose(LeaseSeq))) }))
-      .addSuccess(JobStatus)
+      .addSuccess(JobRecord)
       .addError(NotFound)
   )
   .add(

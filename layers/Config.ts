@@ -1,5 +1,6 @@
 import { Config, ConfigError, Either, Redacted } from "effect"
 import { parseGoDuration } from "../schema/time.ts"
+import { isHttpUrl } from "../schema/url.ts"
 import { parseListenAddress, type ListenAddress } from "./Http.ts"
 
 /** Config helpers shared by every program: Go-style durations, listen addresses, secrets with a minimum length. */
@@ -40,14 +41,7 @@ export const secret = (name: string, minBytes: number) =>
 export const baseUrl = (name: string) =>
   Config.string(name).pipe(
     Config.mapOrFail((s) => {
-      try {
-        const url = new URL(s)
-        if ((url.protocol === "http:" || url.protocol === "https:") && url.host !== "") {
-          return Either.right(s.replace(/\/+$/, ""))
-        }
-      } catch {
-        // fall through to the error below
-      }
+      if (isHttpUrl(s)) return Either.right(s.replace(/\/+$/, ""))
       return Either.left(ConfigError.InvalidData([], `${name} must be an absolute http(s) URL, got ${JSON.stringify(s)}`))
     })
   )

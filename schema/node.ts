@@ -1,6 +1,7 @@
 import { Schema } from "effect"
 import { Identifier, NonEmptySafeString, SafeString } from "./ids.ts"
 import { Timestamp } from "./time.ts"
+import { isHttpUrl } from "./url.ts"
 
 /**
  * Node ↔ control-plane wire shapes (control-plane.md §4-§7, worker-node.md §4). Exact field names; the control plane
@@ -35,16 +36,7 @@ const storable = <S extends Schema.Schema.Any>(schema: S) =>
 
 /** An absolute http(s) URL with a host (a node's `worker_api.base_url`). */
 export const HttpUrl = Schema.String.pipe(
-  Schema.filter((s) => {
-    try {
-      const url = new URL(s)
-      return (url.protocol === "http:" || url.protocol === "https:") && url.hostname !== ""
-        ? true
-        : "must be an absolute http(s) URL with a host"
-    } catch {
-      return "must be an absolute http(s) URL with a host"
-    }
-  }),
+  Schema.filter((s) => (isHttpUrl(s) ? true : "must be an absolute http(s) URL with a host")),
   Schema.annotations({
     identifier: "HttpUrl",
     arbitrary: () => (fc) => fc.webUrl({ validSchemes: ["http", "https"] })

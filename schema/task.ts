@@ -1,6 +1,6 @@
 import { Schema } from "effect"
 import { Identifier, SafeString, Uuid, utf8Length } from "./ids.ts"
-import { JobStatus, NodeLabel } from "./job.ts"
+import { JobStatus, MAX_PROMPT_BYTES, NodeLabel } from "./job.ts"
 import { Timestamp } from "./time.ts"
 import { strictBody } from "./auth.ts"
 import { InputFiles } from "./files.ts"
@@ -16,7 +16,6 @@ export const InputMode = Schema.Literal("prompt", "script", "commands").annotati
 })
 export type InputMode = typeof InputMode.Type
 
-export const MAX_PROMPT_BYTES = 1024 * 1024
 export const MAX_TASK_TIMEOUT_SECONDS = 10_800
 
 /** Optional request fields are absent or valid, never `undefined` (so a bad value gets one clear error). */

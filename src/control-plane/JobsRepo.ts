@@ -1,10 +1,13 @@
 import { SqlClient } from "@effect/sql"
 import { Context, Effect, Either, Layer, Option, ParseResult, type Redacted, Schema } from "effect"
 import { dispatchableCondition, inferencePathCondition } from "../../layers/Readiness.ts"
-import type { InputFiles } from "../../schema/files.ts"
-import { isInferenceJob, JobPayload, type Placement } from "../../schema/job.ts"
+import { type CompletedPayload, isInferenceJob, JobPayload } from "../../schema/job.ts"
 import type { WorkerTarget } from "./WorkerClient.ts"
 import { WorkerTokens } from "./WorkerTokens.ts"
+import { failure } from "../../schema/result.ts"
+
+export type { CompletedPayload }
+export { failure, type FailureResult, type FailureType } from "../../schema/result.ts"
 
 /**
  * The dispatcher's SQL (control-plane.md §9). A job's lease alone says who owns it: every write after the claim is
@@ -16,26 +19,6 @@ import { WorkerTokens } from "./WorkerTokens.ts"
 export interface NodeTarget extends WorkerTarget {
   readonly id: string
 }
-
-/** The payload after the claim completed it: an image for sandbox jobs, a model for inference jobs. */
-export type CompletedPayload =
-  | {
-    readonly _tag: "sandbox"
-    readonly placement?: Placement
-    readonly sandbox: {
-      readonly image: string
-      readonly command: readonly [string, ...Array<string>]
-      readonly env?: Readonly<Record<string, string>>
-      readonly timeout_seconds?: number
-      readonly network_policy?: "none" | "restricted"
-      readonly files?: InputFiles
-    }
-  }
-  | {
-    readonly _tag: "inference"
-    readonly inference: { readonly prompt: string; readonly model: string }
-    readonly placement?: Placement
-  }
 
 /** A job this dispatcher holds the lease of. */
 export interface HeldJob {
@@ -59,36 +42,6 @@ export interface ClaimedJob extends HeldJob {
   readonly payload: CompletedPayload
   readonly node: NodeTarget
 }
-
-/** `{"version":1,"status":"failed","error":…,"error_type":…}` (control-plane.md §9), plus what the worker said. */
-export interface FailureResult {
-  readonly version: 1
-  readonly status: "failed"
-  readonly error: string
-  readonly error_type: FailureType
-  readonly worker_problem?: { readonly status: number; readonly type: string; readonly detail: string }
-}
-
-export type FailureType =
-  | "invalid_payload"
-  | "worker_auth_failed"
-  | "worker_rejected"
-  | "outcome_unknown"
-  | "not_started"
-  | "node_lost"
-  | "unsatisfiable"
-
-export const failure = (
-  error_type: FailureType,
-  error: string,
-  worker_problem?: FailureResult["worker_problem"]
-): FailureResult => ({
-  version: 1,
-  status: "failed",
-  error,
-  error_type,
-  ...(worker_problem !== undefined ? { worker_problem } : {})
-})
 
 export type FinishOutcome = "stored" | "lost"
 export type RequeueOutcome = "requeued" | "ended" | "lost"

@@ -1,7 +1,8 @@
 import * as Undici from "@effect/platform-node/Undici"
 import { Context, Data, Duration, Effect, Layer, Redacted, Schema, Stream } from "effect"
 import { randomUUID } from "node:crypto"
-import { type InferenceJob, JobStatus, OutputLine, RunJobResponse, type SandboxJob } from "../../schema/worker.ts"
+import type { InferenceJob, SandboxJob } from "../../schema/job.ts"
+import { JobRecord, OutputLine, RunJobResponse } from "../../schema/worker.ts"
 
 /**
  * HTTP client for a node's Worker API (worker-node.md §6), with each node's own URL and bearer token. Every answer is
@@ -137,7 +138,7 @@ const decodeResponse = Schema.decodeUnknownEither(RunJobResponse)
 const decodeOutputLine = Schema.decodeUnknown(Schema.parseJson(OutputLine))
 /** Silence longer than this on the output stream (the node sends a keep-alive every 15 s) means the connection is dead. */
 const OUTPUT_IDLE = Duration.seconds(45)
-const decodeStatus = Schema.decodeUnknownEither(JobStatus)
+const decodeStatus = Schema.decodeUnknownEither(JobRecord)
 
 interface Answer {
   readonly status: number

@@ -1,4 +1,5 @@
 import { Data, Either, Option, ParseResult, Redacted, Schema } from "effect"
+import { badEnvKey } from "../../schema/job.ts"
 
 /**
  * The node's reading of `node_configuration_payload_v1` (worker-node.md §3 step 5, §4 "Config"): only the keys the
@@ -20,7 +21,6 @@ export class ConfigRejected extends Data.TaggedError("ConfigRejected")<{
   readonly configVersion: Option.Option<string>
 }> {}
 
-const ENV_KEY = /^[A-Za-z_][A-Za-z0-9_]{0,127}$/
 const PositiveInt = Schema.Int.pipe(Schema.positive())
 
 const InferenceBackendReading = Schema.Struct({
@@ -31,7 +31,7 @@ const InferenceBackendReading = Schema.Struct({
   env: Schema.optional(
     Schema.Record({ key: Schema.String, value: Schema.String }).pipe(
       Schema.filter((env) => {
-        const bad = Object.keys(env).find((k) => !ENV_KEY.test(k))
+        const bad = badEnvKey(env)
         return bad === undefined ? true : `env key ${JSON.stringify(bad)} is not a valid variable name`
       })
     )

@@ -1,6 +1,6 @@
 import type { RoutePolicy } from "../../layers/HttpRoutes.ts"
 import { MAX_INPUT_FILES_BYTES } from "../../schema/files.ts"
-import { MAX_PROMPT_BYTES } from "../../schema/task.ts"
+import { MAX_PROMPT_BYTES } from "../../schema/job.ts"
 
 /**
  * The gateway's route policy (user-gateway.md §2–§3): only the probes, login and refresh are open; body limits are

@@ -3,6 +3,7 @@ import { Chunk, Duration, Effect, Schema, Stream } from "effect"
 import type { JobPayload } from "../../schema/job.ts"
 import { BadRequest, Conflict, NotFound } from "../../schema/problem.ts"
 import { LOG_EVENT_CONTENT_TYPE, LogsFollowHeaders, type CreateTaskRequest, type JobResultView, type TaskLogs, type TaskView } from "../../schema/task.ts"
+import { toResultText } from "../../schema/result.ts"
 import { toTimestamp } from "../../schema/time.ts"
 import { CurrentUser, isAdmin } from "./Authentication.ts"
 import { GatewayApi } from "../../api/gateway/GatewayApi.ts"
@@ -36,7 +37,7 @@ export const taskView = (row: TaskRow): TaskView => {
 export const jobResultView = (job: JobRow): JobResultView => ({
   id: job.id,
   status: job.status,
-  ...(job.result !== null && job.result !== undefined ? { result: JSON.stringify(job.result) } : {}),
+  ...(job.result !== null && job.result !== undefined ? { result: toResultText(job.result) } : {}),
   ...(job.started_at !== null ? { started_at: toTimestamp(job.started_at) } : {}),
   ...(job.ended_at !== null ? { ended_at: toTimestamp(job.ended_at) } : {})
 })

@@ -1,5 +1,5 @@
 import { Data, Duration, Effect, Option } from "effect"
-import type { InferenceJob } from "../../schema/worker.ts"
+import type { InferenceJob } from "../../schema/job.ts"
 
 /**
  * The inference-job client (worker-node.md §6, DECISIONS.md "Prompt tasks go through dispatch"): one

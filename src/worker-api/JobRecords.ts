@@ -3,7 +3,7 @@ import { readdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises
 import { join } from "node:path"
 import { isIdentifier, type Identifier } from "../../schema/ids.ts"
 import { toPreciseTimestamp } from "../../schema/time.ts"
-import { JobStatus, WORKER_PAYLOAD_VERSION, type RunJobResponse } from "../../schema/worker.ts"
+import { JobRecord, WORKER_PAYLOAD_VERSION, type RunJobResponse } from "../../schema/worker.ts"
 import { ensureJobDir } from "./Workspace.ts"
 
 /**
@@ -14,7 +14,7 @@ import { ensureJobDir } from "./Workspace.ts"
 
 export const RECORD_FILE = "job.json"
 
-const JobStatusJson = Schema.parseJson(JobStatus)
+const JobStatusJson = Schema.parseJson(JobRecord)
 const encodeRecord = Schema.encodeSync(JobStatusJson)
 const decodeRecord = Schema.decodeUnknownOption(JobStatusJson)
 
@@ -23,16 +23,16 @@ export class RecordError extends Data.TaggedError("RecordError")<{ readonly mess
 const recordPath = (mountRoot: string, jobId: string) => join(mountRoot, jobId, RECORD_FILE)
 
 /** The stored record, if any. An unreadable or corrupt record counts as absent (and is logged). */
-export const readRecord = (mountRoot: string, jobId: Identifier): Effect.Effect<Option.Option<JobStatus>> =>
+export const readRecord = (mountRoot: string, jobId: Identifier): Effect.Effect<Option.Option<JobRecord>> =>
   Effect.tryPromise(() => readFile(recordPath(mountRoot, jobId), "utf8")).pipe(
     Effect.map(decodeRecord),
     Effect.tap((record) =>
       Option.isNone(record) ? Effect.logWarning("job record is corrupt; ignored").pipe(Effect.annotateLogs("job_id", jobId)) : Effect.void
     ),
-    Effect.catchAll(() => Effect.succeed(Option.none<JobStatus>()))
+    Effect.catchAll(() => Effect.succeed(Option.none<JobRecord>()))
   )
 
-export const writeRecord = (mountRoot: string, record: JobStatus) =>
+export const writeRecord = (mountRoot: string, record: JobRecord) =>
   Effect.flatMap(ensureJobDir(mountRoot, record.job_id), (dir) =>
     Effect.tryPromise({
       try: async () => {

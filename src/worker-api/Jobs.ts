@@ -10,14 +10,8 @@ import {
   TooManyRequests
 } from "../../schema/problem.ts"
 import { toPreciseTimestamp } from "../../schema/time.ts"
-import {
-  WORKER_PAYLOAD_VERSION,
-  type InferenceJob,
-  type JobStatus,
-  type RunJobRequest,
-  type RunJobResponse,
-  type SandboxJob
-} from "../../schema/worker.ts"
+import type { InferenceJob, SandboxJob } from "../../schema/job.ts"
+import { WORKER_PAYLOAD_VERSION, type JobRecord, type RunJobRequest, type RunJobResponse } from "../../schema/worker.ts"
 import { generate } from "./Inference.ts"
 import { closeStaleRecords, readRecord, sweepExpired, writeRecord } from "./JobRecords.ts"
 import { isCommandNotFound, removeReliably, runSandbox, sandboxSpec, type SandboxRun, type StopReason } from "./Sandbox.ts"
@@ -50,7 +44,7 @@ export interface JobsShape {
   /** Runs a decoded, version-checked request and answers when the job ends (or the stored answer of a finished one). */
   readonly run: (request: RunJobRequest) => Effect.Effect<RunJobResponse, RunError>
   /** `leaseSeq`: the asker's lease, remembered like a send's (a later send under an older lease is refused). */
-  readonly status: (jobId: Identifier, leaseSeq?: number) => Effect.Effect<JobStatus, NotFound>
+  readonly status: (jobId: Identifier, leaseSeq?: number) => Effect.Effect<JobRecord, NotFound>
   /** Stops a running job and waits (bounded) for its record to say so; finished jobs are left unchanged. */
   readonly cancel: (jobId: Identifier) => Effect.Effect<void, NotFound>
   /** The live output of a sandbox job running here, or that ended here within the last minute. */
@@ -381,10 +375,10 @@ export const make = Effect.gen(function*() {
           job_id: jobId,
           status: "running",
           started_at: entry.startedAt
-        } satisfies JobStatus
+        } satisfies JobRecord
       }
       const kept = unsaved.get(jobId)
-      if (kept !== undefined) return kept as JobStatus
+      if (kept !== undefined) return kept as JobRecord
       const stored = yield* readRecord(settings.mountRoot, jobId)
       return yield* Option.match(stored, {
         onNone: () => Effect.fail(new NotFound({ detail: `job ${jobId} is not known on this node` })),

@@ -3,7 +3,7 @@ import { lstat, readdir } from "node:fs/promises"
 import { join } from "node:path"
 import type { CapturedOutput, ContainerRuntimeShape, ContainerSpec, OutputListener } from "../../layers/ContainerRuntime.ts"
 import type { Identifier } from "../../schema/ids.ts"
-import type { SandboxJob } from "../../schema/worker.ts"
+import type { SandboxJob } from "../../schema/job.ts"
 import type { WorkerSettings } from "./Settings.ts"
 
 /**

@@ -3,7 +3,8 @@ import { join } from "node:path"
 import { listenAddress } from "../../layers/Config.ts"
 import type { ListenAddress } from "../../layers/Http.ts"
 import { isIdentifier } from "../../schema/ids.ts"
-import { SandboxImage } from "../../schema/worker.ts"
+import { ImageRef } from "../../schema/job.ts"
+import { isHttpUrl } from "../../schema/url.ts"
 
 /**
  * Worker API settings (worker-node.md §2, §6, §7). The node manager builds them from its environment plus the
@@ -63,7 +64,7 @@ const slug = Config.string("CYNODE_NODE_SLUG").pipe(
   Config.mapOrFail((s) => isIdentifier(s) ? Either.right(s) : fail(`CYNODE_NODE_SLUG must follow the identifier rule, got ${JSON.stringify(s)}`))
 )
 
-const isImage = Schema.is(SandboxImage)
+const isImage = Schema.is(ImageRef)
 
 const imageList = Config.string("CYNODE_SANDBOX_ALLOWED_IMAGES").pipe(
   Config.mapOrFail((s) => {
@@ -85,12 +86,7 @@ const sandboxUser = Config.string("CYNODE_SANDBOX_USER").pipe(
 
 const inferenceUrl = Config.string("CYNODE_INFERENCE_URL").pipe(
   Config.mapOrFail((s) => {
-    try {
-      const url = new URL(s)
-      if (url.protocol === "http:" && url.hostname !== "") return Either.right(s.replace(/\/+$/, ""))
-    } catch {
-      // reported below
-    }
+    if (isHttpUrl(s, ["http:"])) return Either.right(s.replace(/\/+$/, ""))
     return fail(`CYNODE_INFERENCE_URL must be an http URL such as http://127.0.0.1:11434, got ${JSON.stringify(s)}`)
   }),
   Config.option

@@ -4,7 +4,7 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import type { Identifier } from "../../schema/ids.ts"
-import type { JobStatus } from "../../schema/worker.ts"
+import type { JobRecord } from "../../schema/worker.ts"
 import { closeStaleRecords, readRecord, sweepExpired, writeRecord } from "../../src/worker-api/JobRecords.ts"
 
 const id = (s: string) => s as Identifier
@@ -13,7 +13,7 @@ const tempRoot = Effect.acquireRelease(
   (dir) => Effect.sync(() => rmSync(dir, { recursive: true, force: true }))
 )
 
-const finishedAt = (jobId: string, endedAt: Date): JobStatus => ({
+const finishedAt = (jobId: string, endedAt: Date): JobRecord => ({
   version: 1,
   task_id: id("task"),
   job_id: id(jobId),
