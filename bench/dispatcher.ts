@@ -7,7 +7,10 @@
  * beside the original design's model for the same job count (one job per 1 s tick: N jobs take N s; a job waits for
  * the next tick, 0.5 s on average, and in a burst the k-th job waits k s).
  *
- *   npx tsx bench/dispatcher.ts [--jobs 2000] [--paced 200] [--nodes 1] [--json]
+ * `--profile` adds, per level, where the burst's time went: the dispatcher's spans (claim, finish, each SQL
+ * statement, the worker call) by count, mean and total wall time.
+ *
+ *   npx tsx bench/dispatcher.ts [--jobs 2000] [--paced 200] [--nodes 1] [--profile] [--json]
  */
 import * as SqlClient from "@effect/sql/SqlClient"
 import { Effect, Layer, Logger, LogLevel, Redacted } from "effect"
@@ -20,6 +23,7 @@ import { DispatchSettings, type DispatchSettingsShape } from "../src/control-pla
 import { DispatchWakeup } from "../src/control-plane/DispatchWakeup.ts"
 import { WorkerTokens } from "../src/control-plane/WorkerTokens.ts"
 import { createTestDatabase } from "../test/support/testDatabase.ts"
+import { makeSpanProfile } from "./spanProfile.ts"
 
 const arg = (name: string, fallback: number) => {
   const i = process.argv.indexOf(`--${name}`)
@@ -31,6 +35,7 @@ const NODES = arg("nodes", 1)
 const PACE_MS = 20
 const LEVELS = [1, 4, 16]
 const asJson = process.argv.includes("--json")
+const profile = process.argv.includes("--profile") ? makeSpanProfile() : undefined
 
 // --- The instant worker ---
 
@@ -209,9 +214,14 @@ const runLevel = (inflight: number) =>
       yield* waitFor(50)
 
       // Burst.
+      profile?.reset()
       const t0 = yield* submit(JOBS)
       yield* waitFor(50 + JOBS)
       const t1 = performance.timeOrigin + performance.now()
+      if (profile !== undefined && !asJson) {
+        console.log(`where the burst's time went, ${inflight} in flight per node (wall time; concurrent spans overlap):`)
+        for (const line of profile.report()) console.log(`  ${line}`)
+      }
       const got = received()
       const burstLatency = (yield* jobIds(50, 50 + JOBS)).map((id) => (got.get(id) ?? NaN) - t0)
 
@@ -238,7 +248,11 @@ const runLevel = (inflight: number) =>
         duplicates: workers.reduce((n, w) => n + w.duplicates.length, 0),
         maxConcurrentAtOneWorker: Math.max(...workers.map((w) => w.maxSeen()))
       } satisfies LevelResult
-    }).pipe(Effect.provide(DispatcherLive.pipe(Layer.provideMerge(base))), Effect.scoped)
+    }).pipe(
+      Effect.provide(DispatcherLive.pipe(Layer.provideMerge(base))),
+      Effect.scoped,
+      profile === undefined ? (e) => e : Effect.provide(profile.layer)
+    )
     yield* Effect.promise(() => Promise.all(workers.map((w) => w.close())))
     yield* Effect.promise(() => db.drop())
     return result

@@ -55,6 +55,11 @@ export const ReadinessWithDispatcher = Layer.effect(
 const MAX_COOL_DOWN_S = 30
 /** After a job's answer, how long its live output relay may take to store the last chunks. */
 const RELAY_DRAIN = Duration.seconds(2)
+/**
+ * The relay connects this long after the send: a sandbox takes longer than that to print its first line, and a job
+ * that answers sooner needs no relay at all (its result fills the rows), which saves a request and a drain per job.
+ */
+const RELAY_START = Duration.millis(100)
 const CLAIM_BATCH = 64
 const LAPSED_BATCH = 64
 
@@ -145,21 +150,31 @@ const runOnce = Effect.gen(function*() {
       Effect.forkScoped
     )
 
-  /** Steps 3, 5, 6 and the failure table for one claimed job. */
-  const handle = (job: ClaimedJob) =>
+  /**
+   * Steps 3, 5, 6 and the failure table for one claimed job; `claimStartedAt` is the monotonic time just before its
+   * claim began.
+   */
+  const handle = (job: ClaimedJob, claimStartedAt: number) =>
     Effect.scoped(Effect.gen(function*() {
       const lease = yield* leases.hold(job)
       const target = job.node
-      // A dispatcher paused between its claim and here may have lost the job to another: then it sends nothing.
-      if (!(yield* repo.leaseCurrent(job))) {
+      // A dispatcher paused between its claim and here may have lost the job to another: then it sends nothing. A
+      // lease ends TTL after its claim's transaction began, which is after `claimStartedAt`: while less than a third
+      // of the TTL has passed since, it cannot have lapsed, so only a later send asks the database.
+      if (performance.now() - claimStartedAt >= settings.leaseTtlMs / 3 && !(yield* repo.leaseCurrent(job))) {
         // Canceled meanwhile: nothing was sent, so it simply ends (a no-op when the lease is someone else's).
         if (yield* repo.endCanceled(job)) return
         yield* Effect.logWarning("lease lapsed before the send; not sending (the job belongs to another dispatcher)")
         return
       }
       yield* cancelWhenAsked(lease, target)
+      let relaying = false
       const relay = job.payload._tag === "sandbox"
-        ? yield* Effect.forkScoped(relayOutput(client, output, target, { id: job.id, taskId: job.taskId }))
+        ? yield* Effect.sleep(RELAY_START).pipe(
+          Effect.zipRight(Effect.sync(() => (relaying = true))),
+          Effect.zipRight(relayOutput(client, output, target, { id: job.id, taskId: job.taskId })),
+          Effect.forkScoped
+        )
         : undefined
       const outcome = yield* Effect.raceFirst(
         client.run(target, runBody(job), jobDeadlineMs(settings, job.timeoutSeconds)),
@@ -167,7 +182,7 @@ const runOnce = Effect.gen(function*() {
       )
       if (outcome === "lost") return
       if (relay !== undefined) {
-        yield* Fiber.await(relay).pipe(Effect.timeout(RELAY_DRAIN), Effect.ignore)
+        if (relaying) yield* Fiber.await(relay).pipe(Effect.timeout(RELAY_DRAIN), Effect.ignore)
         yield* Fiber.interrupt(relay)
       }
       switch (outcome._tag) {
@@ -262,6 +277,7 @@ const runOnce = Effect.gen(function*() {
     while (true) {
       const free = settings.concurrency - inflight
       if (free <= 0) return
+      const claimStartedAt = performance.now()
       const result = yield* repo.claim({
         limit: Math.min(free, CLAIM_BATCH),
         nodeMaxInflight: settings.nodeMaxInflight,
@@ -283,8 +299,10 @@ const runOnce = Effect.gen(function*() {
       for (const job of result.claimed) {
         inflight++
         yield* Effect.logDebug("job claimed").pipe(Effect.annotateLogs({ job_id: job.id, node: job.node.nodeSlug }))
-        yield* Effect.forkIn(handle(job), life)
+        yield* Effect.forkIn(handle(job, claimStartedAt), life)
       }
+      // Fewer than asked: the nodes are full or nothing else fits now; a finished job or a NOTIFY wakes us again.
+      if (result.claimed.length < Math.min(free, CLAIM_BATCH) && result.invalid === 0) return
     }
   })
 

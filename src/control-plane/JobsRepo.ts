@@ -193,6 +193,7 @@ interface NodeRowForClaim {
   readonly config_ack_at: Date | null
   readonly inference_path: boolean
   readonly max_concurrency: number | null
+  readonly inflight: number
 }
 
 interface JobRowForClaim {
@@ -203,6 +204,9 @@ interface JobRowForClaim {
 }
 
 const seconds = (ms: number) => ms / 1000
+
+/** The first key of the claim's advisory lock (the second is 0): one claim at a time per database. */
+const CLAIM_LOCK_SPACE = 0x7a5d
 
 /** Queued jobs looked at beyond the free slots in one claim. */
 const PLACEMENT_LOOKAHEAD = 64
@@ -260,29 +264,31 @@ export const makeJobsRepo = Effect.gen(function*() {
       RETURNING t.id::text AS id`.pipe(Effect.map((rows): FinishOutcome => (rows.length > 0 ? "stored" : "lost")))
 
   /**
-   * Step 2 in one transaction: lock the dispatchable nodes, count what they run, take the oldest claimable jobs with
-   * SKIP LOCKED, give each the least busy eligible node, and start its lease. Invalid payloads fail here.
+   * Step 2 in one transaction: take the claim lock, read the dispatchable nodes with what they run, take the oldest
+   * claimable jobs with SKIP LOCKED, give each the least busy eligible node, and start its lease. Invalid payloads
+   * fail here. Claims take turns on a transaction-scoped advisory lock rather than locking node rows, so heartbeats
+   * (a row update each) never wait for a claim, and a claim reads a thousand nodes without writing to them.
    */
   const claim = (options: ClaimOptions) =>
     Effect.gen(function*() {
       const none: ClaimResult = { claimed: [], invalid: 0, nodes: 0 }
       if (options.limit <= 0) return none
+      yield* sql`SELECT pg_advisory_xact_lock(${CLAIM_LOCK_SPACE}, 0)`
+      // A statement of its own after the lock: it sees every claim committed before.
       const nodeRows = yield* sql<NodeRowForClaim>`
         SELECT n.id::text AS id, n.node_slug, n.worker_api_target_url AS url, n.worker_api_bearer_token AS token,
           n.config_ack_at, ${inferencePathCondition(sql)} AS inference_path, c.capability_snapshot #> '{node,labels}' AS labels,
           CASE WHEN (c.capability_snapshot #>> '{sandbox,max_concurrency}') ~ '^[0-9]{1,6}$'
-            THEN (c.capability_snapshot #>> '{sandbox,max_concurrency}')::int END AS max_concurrency
+            THEN (c.capability_snapshot #>> '{sandbox,max_concurrency}')::int END AS max_concurrency,
+          COALESCE(k.n, 0) AS inflight
         FROM nodes n LEFT JOIN node_capabilities c ON c.node_id = n.id
+          LEFT JOIN (
+            SELECT node_id, count(*)::int AS n FROM jobs
+            WHERE status IN ('running', 'canceled') AND ended_at IS NULL AND node_id IS NOT NULL
+            GROUP BY node_id) k ON k.node_id = n.id
         WHERE ${dispatchableCondition(sql)}
-        ORDER BY n.node_slug
-        FOR UPDATE OF n`
+        ORDER BY n.node_slug`
       if (nodeRows.length === 0) return none
-      // Counted after the locks are held, in a statement of its own: it sees every claim committed before.
-      const counts = yield* sql<{ readonly node_id: string; readonly n: number }>`
-        SELECT node_id::text AS node_id, count(*)::int AS n FROM jobs
-        WHERE node_id IN ${sql.in(nodeRows.map((r) => r.id))} AND ended_at IS NULL AND status IN ('running', 'canceled')
-        GROUP BY node_id`
-      const inflightOf = new Map(counts.map((c) => [c.node_id, c.n] as const))
       const now = Date.now()
       const targets = new Map<string, NodeTarget>()
       const candidates: Array<NodeCandidate> = []
@@ -290,7 +296,7 @@ export const makeJobsRepo = Effect.gen(function*() {
         const cool = options.cooling.get(row.id)
         // A new ack since the cool-down started means the node came back: try it now.
         if (cool !== undefined && cool.until > now && (row.config_ack_at?.getTime() ?? 0) <= cool.since) continue
-        const inflight = inflightOf.get(row.id) ?? 0
+        const inflight = row.inflight
         const limit = Math.min(row.max_concurrency ?? Infinity, options.nodeMaxInflight)
         if (limit - inflight <= 0) continue
         const token = yield* decryptToken(row.node_slug, row.token)
@@ -309,11 +315,12 @@ export const makeJobsRepo = Effect.gen(function*() {
       if (capacity === 0) return { ...none, nodes: nodeRows.length }
       const inferenceOk = candidates.some((n) => n.inferencePath)
       // More than the free slots: jobs that wait for a particular node must not hold back those behind them.
+      // Ordered by the table's own columns (not the text aliases) so that jobs_claim_idx serves it.
       const jobs = yield* sql<JobRowForClaim>`
-        SELECT id::text AS id, task_id::text AS task_id, payload, attempts FROM jobs
-        WHERE status = 'queued' AND (not_before IS NULL OR not_before <= now())
-          ${inferenceOk ? sql`` : sql`AND payload -> 'inference' IS NULL`}
-        ORDER BY created_at, id
+        SELECT j.id::text AS id, j.task_id::text AS task_id, j.payload, j.attempts FROM jobs j
+        WHERE j.status = 'queued' AND (j.not_before IS NULL OR j.not_before <= now())
+          ${inferenceOk ? sql`` : sql`AND j.payload -> 'inference' IS NULL`}
+        ORDER BY j.created_at, j.id
         LIMIT ${Math.min(options.limit, capacity) + PLACEMENT_LOOKAHEAD}
         FOR UPDATE SKIP LOCKED`
       let live: ReadonlyArray<{ readonly slug: string; readonly inferencePath: boolean; readonly labels: ReadonlyArray<string> }> | undefined

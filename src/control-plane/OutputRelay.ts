@@ -23,8 +23,11 @@ export const relayOutput = (client: WorkerClientShape, repo: OutputRepo, target:
       seen[c.stream] += c.text.length * 3
       return seen[c.stream] <= RELAY_CEILING_BYTES * 3
     }
+    // A fresh claim has stored nothing yet; a resume starts after what was stored.
+    let resumed = false
     while (true) {
-      const after = yield* repo.lastSeq(job.id)
+      const after = resumed ? yield* repo.lastSeq(job.id) : 0
+      resumed = true
       const attempt = yield* client.output(target, job.id, after).pipe(
         Stream.filter((line): line is OutputChunkLine => "seq" in line),
         Stream.filter(withinCeiling),

@@ -45,25 +45,33 @@ export const makeOutputRepo = Effect.gen(function*() {
     )
 
   /**
-   * Appends what the final result holds beyond the stored chunks, per stream. When the stored text is not a prefix
-   * of the final one (the node cut its output differently), nothing is added: the rows stay what was seen live.
+   * Appends what the final result holds beyond the stored chunks, per stream (stdout first), numbered after the last
+   * stored chunk. When the stored text is not a prefix of the final one (the node cut its output differently),
+   * nothing is added: the rows stay what was seen live. One statement: read, compare, insert and NOTIFY.
    */
-  const complete = (job: OutputJob, result: unknown) =>
-    Effect.gen(function*() {
-      const rows = yield* sql<{ readonly stream: "stdout" | "stderr"; readonly text: string; readonly seq: number }>`
-        SELECT stream, string_agg(data, '' ORDER BY seq) AS text, max(seq) AS seq
-        FROM task_output WHERE job_id = ${job.id} GROUP BY stream`
-      let seq = rows.reduce((m, r) => Math.max(m, r.seq), 0)
-      const stored = (stream: "stdout" | "stderr") => rows.find((r) => r.stream === stream)?.text ?? ""
-      const finals = { stdout: textOf(result, "stdout"), stderr: textOf(result, "stderr") || textOf(result, "error") }
-      const missing: Array<OutputChunkLine> = []
-      for (const stream of ["stdout", "stderr"] as const) {
-        const seen = stored(stream)
-        const final = finals[stream]
-        if (final.length > seen.length && final.startsWith(seen)) missing.push({ seq: ++seq, stream, text: final.slice(seen.length) })
-      }
-      yield* append(job, missing)
-    }).pipe(Effect.withSpan("OutputRepo.complete"))
+  const complete = (job: OutputJob, result: unknown) => {
+    const stdout = textOf(result, "stdout")
+    const stderr = textOf(result, "stderr") || textOf(result, "error")
+    return sql`
+      WITH stored AS (
+        SELECT f.ord, f.stream, f.final, COALESCE(string_agg(o.data, '' ORDER BY o.seq), '') AS seen
+        FROM (VALUES (1, 'stdout', ${stdout}::text), (2, 'stderr', ${stderr}::text)) AS f(ord, stream, final)
+          LEFT JOIN task_output o ON o.job_id = ${job.id} AND o.stream = f.stream
+        GROUP BY f.ord, f.stream, f.final),
+      missing AS (
+        SELECT stream, substr(final, length(seen) + 1) AS data, row_number() OVER (ORDER BY ord) AS k
+        FROM stored WHERE length(final) > length(seen) AND starts_with(final, seen)),
+      last AS (SELECT COALESCE(max(seq), 0) AS seq FROM task_output WHERE job_id = ${job.id}),
+      ins AS (
+        INSERT INTO task_output (task_id, job_id, seq, stream, data)
+        SELECT ${job.taskId}, ${job.id}, last.seq + missing.k, missing.stream, missing.data FROM missing, last
+        ON CONFLICT (job_id, seq) DO NOTHING
+        RETURNING 1)
+      SELECT pg_notify(${OUTPUT_CHANNEL}, ${job.taskId}) WHERE EXISTS (SELECT 1 FROM ins)`.pipe(
+      Effect.asVoid,
+      Effect.withSpan("OutputRepo.complete")
+    )
+  }
 
   return { append, lastSeq, complete }
 })
