@@ -213,63 +213,63 @@ type Scenario = (podman: PodmanService, row: Row) => Promise<void>
 
 const n = (full: number, short: number) => (quick ? short : full)
 
+type World = Awaited<ReturnType<typeof startWorld>>
+
+/** The common shape of a mid-run fault: start a world, submit jobs of `seconds` each, inject the fault once 8 are
+ * in, tally every job, stop the world. */
+const midRunFault = async (
+  podman: PodmanService,
+  row: Row,
+  options: { readonly controlPlanes: number; readonly seconds: number; readonly tallyMs: number; readonly inject: (world: World) => Promise<void> }
+) => {
+  const world = await startWorld(podman, options.controlPlanes)
+  try {
+    const names = await submit(world, row, {
+      count: n(40, 12),
+      window: 16,
+      seconds: options.seconds,
+      injectAfter: 8,
+      inject: () => options.inject(world)
+    })
+    await tally(world, podman, row, names, options.tallyMs)
+  } finally {
+    await world.stop()
+  }
+}
+
 const scenarios: ReadonlyArray<readonly [string, Scenario]> = [
-  ["control-plane-kill9", async (podman, row) => {
+  ["control-plane-kill9", (podman, row) =>
     // Two control planes on one database; one is killed -9 while jobs run. The other reconciles its leases.
-    const world = await startWorld(podman, 2)
-    try {
-      const names = await submit(world, row, {
-        count: n(40, 12),
-        window: 16,
-        seconds: 2,
-        injectAfter: 8,
-        inject: async () => void (await world.controlPlanes[0]!.program.crash())
-      })
-      await tally(world, podman, row, names, 120_000)
-    } finally {
-      await world.stop()
-    }
-  }],
-  ["worker-kill9", async (podman, row) => {
+    midRunFault(podman, row, {
+      controlPlanes: 2,
+      seconds: 2,
+      tallyMs: 120_000,
+      inject: async (world) => void (await world.controlPlanes[0]!.program.crash())
+    })],
+  ["worker-kill9", (podman, row) =>
     // The node's process (the Worker API, which the node manager runs in-process) killed -9 mid-job and restarted.
-    const world = await startWorld(podman, 1)
-    try {
-      const names = await submit(world, row, {
-        count: n(40, 12),
-        window: 16,
-        seconds: 2,
-        injectAfter: 8,
-        inject: async () => {
-          await world.node(SLUG).program?.crash()
-          await sleep(1000)
-          await startWorker(world, podman)
-        }
-      })
-      await tally(world, podman, row, names, 120_000)
-    } finally {
-      await world.stop()
-    }
-  }],
-  ["podman-kill9", async (podman, row) => {
+    midRunFault(podman, row, {
+      controlPlanes: 1,
+      seconds: 2,
+      tallyMs: 120_000,
+      inject: async (world) => {
+        await world.node(SLUG).program?.crash()
+        await sleep(1000)
+        await startWorker(world, podman)
+      }
+    })],
+  ["podman-kill9", (podman, row) =>
     // The Podman service killed -9 while sandboxes run (they keep running under conmon), started again 2 s later.
-    const world = await startWorld(podman, 1)
-    try {
-      const names = await submit(world, row, {
-        count: n(40, 12),
-        window: 16,
-        seconds: 3,
-        injectAfter: 8,
-        inject: async () => {
-          podman.kill9()
-          await sleep(2000)
-          await podman.start()
-        }
-      })
-      await tally(world, podman, row, names, 180_000)
-    } finally {
-      await world.stop()
-    }
-  }],
+    midRunFault(podman, row, {
+      controlPlanes: 1,
+      seconds: 3,
+      tallyMs: 180_000,
+      inject: async () => {
+        podman.kill9()
+        await sleep(2000)
+        await podman.start()
+      }
+    })],
   ["postgres-restart-and-30s-outage", async (podman, row) => {
     // Our own PostgreSQL: a fast restart while jobs run, then a 30 s outage while jobs run.
     const pgDir = mkdtempSync(join(tmpdir(), "cynode-faults-pg-"))

@@ -1,39 +1,15 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Option } from "effect"
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { toCreateOptions } from "../../layers/container/spec.ts"
 import type { Identifier } from "../../schema/ids.ts"
 import { isCommandNotFound, sandboxSpec, workspaceBytes } from "../../src/worker-api/Sandbox.ts"
-import type { WorkerSettings } from "../../src/worker-api/Settings.ts"
+import { workerSettings } from "../support/workerSettings.ts"
 
 /** The sandbox's create options (worker-node.md §7), as the engine receives them. */
 
-const settings: WorkerSettings = {
-  listen: { host: "127.0.0.1", port: 0 },
-  nodeSlug: "node-01",
-  mountRoot: "/var/lib/cynode/state/sandbox_mounts",
-  allowedImages: ["localhost/cynode-sandbox:latest"],
-  timeoutDefaultSeconds: 3600,
-  timeoutMaxSeconds: 10800,
-  maxConcurrency: 4,
-  sandboxUser: "65532:65532",
-  memoryBytes: 1024 * 1024 * 1024,
-  pidsLimit: 256,
-  cpus: 1,
-  tmpBytes: 64 * 1024 * 1024,
-  workspaceBytes: 1024 * 1024 * 1024,
-  nofile: 1024,
-  nproc: 1024,
-  maxOutputBytes: 262144,
-  maxRequestBytes: 10485760,
-  retentionHours: 24,
-  inferenceBaseUrl: Option.none(),
-  inferenceTimeoutSeconds: 120,
-  shutdownGraceSeconds: 30,
-  pullTimeoutSeconds: 120
-}
+const settings = workerSettings()
 
 const id = (s: string) => s as Identifier
 

@@ -1,3 +1,4 @@
+import { workerSettings } from "../support/workerSettings.ts"
 import { HttpServer } from "@effect/platform"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Layer, Logger, LogLevel, Option, Redacted, type Scope } from "effect"
@@ -58,31 +59,26 @@ const tempRoot = Effect.acquireRelease(
   (dir) => Effect.sync(() => rmSync(dir, { recursive: true, force: true }))
 )
 
-const settingsFor = (mountRoot: string, inferenceUrl: string, patch: Partial<WorkerSettings>): WorkerSettings => ({
-  listen: { host: "127.0.0.1", port: 0 },
-  nodeSlug: `test-${randomUUID().slice(0, 8)}`,
-  mountRoot,
-  allowedImages: [IMAGE],
-  timeoutDefaultSeconds: 60,
-  timeoutMaxSeconds: 120,
-  maxConcurrency: 4,
-  sandboxUser: "65532:65532",
-  memoryBytes: 256 * 1024 * 1024,
-  pidsLimit: 64,
-  cpus: 1,
-  tmpBytes: 16 * 1024 * 1024,
-  workspaceBytes: 64 * 1024 * 1024,
-  nofile: 1024,
-  nproc: 1024,
-  maxOutputBytes: 4096,
-  maxRequestBytes: 64 * 1024,
-  retentionHours: 24,
-  inferenceBaseUrl: Option.some(inferenceUrl),
-  inferenceTimeoutSeconds: 10,
-  shutdownGraceSeconds: 1,
-  pullTimeoutSeconds: 5,
-  ...patch
-})
+const settingsFor = (mountRoot: string, inferenceUrl: string, patch: Partial<WorkerSettings>): WorkerSettings =>
+  workerSettings({
+    listen: { host: "127.0.0.1", port: 0 },
+    nodeSlug: `test-${randomUUID().slice(0, 8)}`,
+    mountRoot,
+    allowedImages: [IMAGE],
+    timeoutDefaultSeconds: 60,
+    timeoutMaxSeconds: 120,
+    memoryBytes: 256 * 1024 * 1024,
+    pidsLimit: 64,
+    tmpBytes: 16 * 1024 * 1024,
+    workspaceBytes: 64 * 1024 * 1024,
+    maxOutputBytes: 4096,
+    maxRequestBytes: 64 * 1024,
+    inferenceBaseUrl: Option.some(inferenceUrl),
+    inferenceTimeoutSeconds: 10,
+    shutdownGraceSeconds: 1,
+    pullTimeoutSeconds: 5,
+    ...patch
+  })
 
 interface Worker {
   readonly base: string
