@@ -13,6 +13,7 @@
  */
 import * as fs from "node:fs"
 import type { Session } from "./client.ts"
+import { sseEvents } from "../test/support/sse.ts"
 
 export const LINES = 120
 const GAP = "0.05"
@@ -50,25 +51,9 @@ const follow = async (session: Session, taskId: string, onText: (text: string) =
     signal: AbortSignal.timeout(180_000)
   })
   if (response.status !== 200 || response.body === null) throw new Error(`follow: HTTP ${response.status}`)
-  const decoder = new TextDecoder()
-  let buffer = ""
-  let event = ""
-  let data = ""
-  for await (const chunk of response.body as AsyncIterable<Uint8Array>) {
-    buffer += decoder.decode(chunk, { stream: true })
-    let newline: number
-    while ((newline = buffer.indexOf("\n")) >= 0) {
-      const line = buffer.slice(0, newline)
-      buffer = buffer.slice(newline + 1)
-      if (line.startsWith("event: ")) event = line.slice(7)
-      else if (line.startsWith("data: ")) data = line.slice(6)
-      else if (line === "") {
-        if (event === "stdout") onText((JSON.parse(data) as { text: string }).text)
-        if (event === "end") return JSON.parse(data) as { status: string; exit_code: number | null }
-        event = ""
-        data = ""
-      }
-    }
+  for await (const { event, data } of sseEvents(response.body as AsyncIterable<Uint8Array>)) {
+    if (event === "stdout") onText((JSON.parse(data) as { text: string }).text)
+    if (event === "end") return JSON.parse(data) as { status: string; exit_code: number | null }
   }
   throw new Error("the output stream ended without an end event")
 }

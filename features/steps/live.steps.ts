@@ -3,6 +3,7 @@ import { strict as assert } from "node:assert"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { current, cynode, system, type CliRun } from "../support/e2e.ts"
+import { sseEvents } from "../../test/support/sse.ts"
 
 /** Steps of features/e2e/live_output.feature: following a task's output as Server-Sent Events, over HTTP and the CLI. */
 
@@ -67,34 +68,13 @@ const follow = async (
   })
   if (response.status !== 200) assert.fail(`follow answered ${response.status}: ${await response.text()}`)
   assert.match(response.headers.get("content-type") ?? "", /^text\/event-stream/)
-  const decoder = new TextDecoder()
-  let buffer = ""
-  let fields: { id?: string; event?: string; data: Array<string> } = { data: [] }
   try {
-    for await (const chunk of response.body as AsyncIterable<Uint8Array>) {
-      buffer += decoder.decode(chunk, { stream: true })
-      let newline: number
-      while ((newline = buffer.indexOf("\n")) >= 0) {
-        const line = buffer.slice(0, newline)
-        buffer = buffer.slice(newline + 1)
-        if (line === "") {
-          if (fields.data.length > 0) {
-            let event: Event = { id: fields.id, event: fields.event ?? "message", data: fields.data.join("\n"), atMs: Date.now() - sent }
-            if (onEvent) event = await onEvent(event)
-            live.events.push(event)
-            if (event.id !== undefined) live.lastId = event.id
-            if (stop(event)) return
-          }
-          fields = { data: [] }
-        } else if (!line.startsWith(":")) {
-          const colon = line.indexOf(":")
-          const name = line.slice(0, colon)
-          const value = line.slice(colon + 1).replace(/^ /, "")
-          if (name === "data") fields.data.push(value)
-          else if (name === "id") fields.id = value
-          else if (name === "event") fields.event = value
-        }
-      }
+    for await (const received of sseEvents(response.body as AsyncIterable<Uint8Array>)) {
+      let event: Event = { ...received, atMs: Date.now() - sent }
+      if (onEvent) event = await onEvent(event)
+      live.events.push(event)
+      if (event.id !== undefined) live.lastId = event.id
+      if (stop(event)) return
     }
   } finally {
     clearTimeout(timer)

@@ -1,6 +1,6 @@
 import * as PgClient from "@effect/sql-pg/PgClient"
 import { Effect, Layer, Logger, LogLevel, ManagedRuntime, Redacted } from "effect"
-import { execFile, execFileSync, spawn } from "node:child_process"
+import { execFile, execFileSync } from "node:child_process"
 import { promisify } from "node:util"
 import { randomBytes, randomInt } from "node:crypto"
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs"
@@ -8,7 +8,7 @@ import { createConnection, createServer, type Server } from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { makeSecrets, type Secrets } from "../../test/support/controlPlane.ts"
-import { freePort, repoRoot, startProgram, waitForHttp, type ProgramName, type RunningProgram } from "../../test/support/programs.ts"
+import { freePort, startProgram, waitForHttp, type ProgramName, type RunningProgram } from "../../test/support/programs.ts"
 import { createTestDatabase } from "../../test/support/testDatabase.ts"
 
 /**
@@ -75,31 +75,8 @@ const relayPostgres = (dir: string, host: string, port: number): Promise<Server>
   })
 
 /** A program started inside a namespace: `ip netns exec` execs it, so the pid is the program's own. */
-const startInNamespace = (ns: string, name: ProgramName, env: Record<string, string>): RunningProgram => {
-  const child = spawn("ip", ["netns", "exec", ns, process.execPath, "--import", "tsx", `src/${name}/main.ts`], {
-    cwd: repoRoot,
-    env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: process.env.HOME ?? "/root", CYNODE_LOG_LEVEL: "debug", ...env },
-    stdio: ["ignore", "pipe", "pipe"]
-  })
-  const chunks: Array<string> = []
-  child.stdout?.on("data", (d: Buffer) => chunks.push(d.toString("utf8")))
-  child.stderr?.on("data", (d: Buffer) => chunks.push(d.toString("utf8")))
-  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)))
-  const alive = () => child.exitCode === null && child.signalCode === null
-  const stop = async (graceMs = 10_000) => {
-    if (!alive()) return child.exitCode
-    child.kill("SIGTERM")
-    const timer = setTimeout(() => child.kill("SIGKILL"), graceMs)
-    const code = await exited
-    clearTimeout(timer)
-    return code
-  }
-  const crash = async () => {
-    if (alive()) child.kill("SIGKILL")
-    return exited
-  }
-  return { name, pid: child.pid ?? -1, child, output: () => chunks.join(""), exited, stop, crash }
-}
+const startInNamespace = (ns: string, name: ProgramName, env: Record<string, string>): RunningProgram =>
+  startProgram(name, env, [], ["ip", "netns", "exec", ns])
 
 export interface ClusterNode {
   readonly slug: string

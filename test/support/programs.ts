@@ -35,12 +35,18 @@ export const freePort = (): Promise<number> =>
     })
   })
 
+/**
+ * `prefix` runs the program through another command that execs it (`ip netns exec <ns>`), so the pid is still the
+ * program's own.
+ */
 export const startProgram = (
   name: ProgramName,
   env: Record<string, string>,
-  args: ReadonlyArray<string> = []
+  args: ReadonlyArray<string> = [],
+  prefix: ReadonlyArray<string> = []
 ): RunningProgram => {
-  const child = spawn(process.execPath, ["--import", "tsx", `src/${name}/main.ts`, ...args], {
+  const command = [...prefix, process.execPath, "--import", "tsx", `src/${name}/main.ts`, ...args]
+  const child = spawn(command[0]!, command.slice(1), {
     cwd: repoRoot,
     // Only what the test passes plus what node needs: the programs must not depend on the caller's environment.
     env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: process.env.HOME ?? "/root", CYNODE_LOG_LEVEL: "debug", ...env },
