@@ -1,5 +1,5 @@
 import { FetchHttpClient, HttpApiClient, HttpClient, HttpClientError, HttpClientRequest, type HttpClientResponse } from "@effect/platform"
-import { Cause, Data, Effect, Exit, Option, ParseResult, Schema } from "effect"
+import { Cause, Data, Effect, Either, Exit, Option, ParseResult, Schema } from "effect"
 import { ProblemDetails } from "../../schema/problem.ts"
 import { GatewayApi } from "../../api/gateway/GatewayApi.ts"
 import { clearSession, currentSession, saveSession } from "./session.ts"
@@ -115,12 +115,10 @@ export const describeError = (error: unknown): string => {
   return error instanceof Error ? error.message : String(error)
 }
 
-export type Outcome<A> = { readonly ok: true; readonly value: A } | { readonly ok: false; readonly error: unknown }
-
-/** Runs a call for a React component: never rejects. */
-export const run = <A, E>(effect: Effect.Effect<A, E>): Promise<Outcome<A>> =>
+/** Runs a call for a React component: never rejects; the failure (or the defect) is the `Left`. */
+export const run = <A, E>(effect: Effect.Effect<A, E>): Promise<Either.Either<A, unknown>> =>
   Effect.runPromiseExit(effect).then((exit) =>
     Exit.isSuccess(exit)
-      ? { ok: true, value: exit.value }
-      : { ok: false, error: Option.getOrElse(Cause.failureOption(exit.cause), () => Cause.squash(exit.cause)) }
+      ? Either.right(exit.value)
+      : Either.left(Option.getOrElse(Cause.failureOption(exit.cause), () => Cause.squash(exit.cause)))
   )

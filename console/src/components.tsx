@@ -1,4 +1,4 @@
-import { useEffect, useRef, type ReactNode } from "react"
+import { useEffect, useRef, type InputHTMLAttributes, type ReactNode } from "react"
 
 /** Small shared pieces: page frame, status badge, alerts, times. */
 
@@ -19,6 +19,19 @@ export const Page = ({ title, children, actions }: { readonly title: string; rea
     </section>
   )
 }
+
+/** A labelled text input bound to a string state (the label's `for` is the input's `id`). */
+export const Field = ({ id, label, value, onValue, ...input }: {
+  readonly id: string
+  readonly label: string
+  readonly value: string
+  readonly onValue: (value: string) => void
+} & Omit<InputHTMLAttributes<HTMLInputElement>, "id" | "value" | "onChange">) => (
+  <>
+    <label htmlFor={id}>{label}</label>
+    <input id={id} required value={value} onChange={(e) => onValue(e.target.value)} {...input} />
+  </>
+)
 
 export const StatusBadge = ({ status }: { readonly status: string }) => (
   <span className={`badge badge-${status}`}>{status}</span>

@@ -1,6 +1,6 @@
 import { useCallback, useEffect, useRef, useState } from "react"
 import { describeError, run } from "./api.ts"
-import type { Effect } from "effect"
+import { Either, type Effect } from "effect"
 
 export interface Loaded<A> {
   readonly data: A | undefined
@@ -40,12 +40,12 @@ export const usePolled = <A, E>(
       const outcome = await run(loadRef.current())
       if (cancelled) return
       setLoading(false)
-      if (outcome.ok) {
-        setData(outcome.value)
+      if (Either.isRight(outcome)) {
+        setData(outcome.right)
         setError(undefined)
-        if (stopRef.current?.(outcome.value) === true) return
+        if (stopRef.current?.(outcome.right) === true) return
       } else {
-        setError(describeError(outcome.error))
+        setError(describeError(outcome.left))
       }
       if (options.everyMs !== undefined) timer = setTimeout(() => void once(), options.everyMs)
     }
@@ -58,4 +58,27 @@ export const usePolled = <A, E>(
 
   const reload = useCallback(() => setTick((t) => t + 1), [])
   return { data, error, loading, reload }
+}
+
+/**
+ * An admin action behind a button: `act` runs the call, then shows `label` and reloads the page's data, or shows why
+ * it failed; it resolves true when the call succeeded. `busy` disables the buttons while one runs.
+ */
+export const useAction = (reload: () => void) => {
+  const [busy, setBusy] = useState(false)
+  const [error, setError] = useState<string | undefined>(undefined)
+  const [notice, setNotice] = useState<string | undefined>(undefined)
+  const act = async (label: string, call: Effect.Effect<unknown, unknown>) => {
+    setBusy(true)
+    setError(undefined)
+    setNotice(undefined)
+    const outcome = await run(call)
+    setBusy(false)
+    if (Either.isRight(outcome)) {
+      setNotice(label)
+      reload()
+    } else setError(describeError(outcome.left))
+    return Either.isRight(outcome)
+  }
+  return { busy, error, notice, act, setError }
 }

@@ -1,7 +1,7 @@
-import { Effect } from "effect"
+import { Effect, Either } from "effect"
 import { useState, type FormEvent } from "react"
 import { describeError, openApi, run } from "../api.ts"
-import { ErrorMessage, Page } from "../components.tsx"
+import { ErrorMessage, Field, Page } from "../components.tsx"
 import { saveSession } from "../session.ts"
 
 /** Log in with a handle and password; the token pair is kept so that a reload keeps the session. */
@@ -23,7 +23,7 @@ export const LoginPage = ({ notice }: { readonly notice: string | undefined }) =
       )
     )
     setBusy(false)
-    if (!outcome.ok) setError(describeError(outcome.error))
+    if (Either.isLeft(outcome)) setError(describeError(outcome.left))
   }
 
   return (
@@ -31,24 +31,15 @@ export const LoginPage = ({ notice }: { readonly notice: string | undefined }) =
       <form className="card form narrow" onSubmit={(e) => void submit(e)}>
         {notice === undefined ? null : <p className="alert alert-info" role="status">{notice}</p>}
         <ErrorMessage message={error} />
-        <label htmlFor="login-handle">Handle</label>
-        <input
-          id="login-handle"
-          name="handle"
-          autoComplete="username"
-          required
-          value={handle}
-          onChange={(e) => setHandle(e.target.value)}
-        />
-        <label htmlFor="login-password">Password</label>
-        <input
+        <Field id="login-handle" label="Handle" name="handle" autoComplete="username" value={handle} onValue={setHandle} />
+        <Field
           id="login-password"
+          label="Password"
           name="password"
           type="password"
           autoComplete="current-password"
-          required
           value={password}
-          onChange={(e) => setPassword(e.target.value)}
+          onValue={setPassword}
         />
         <button type="submit" className="primary" disabled={busy}>{busy ? "Logging in…" : "Log in"}</button>
       </form>

@@ -61,8 +61,8 @@ export const NewTaskPage = () => {
       })
     )
     setBusy(false)
-    if (outcome.ok) navigate({ page: "task", id: outcome.value.id })
-    else setError(describeError(outcome.error))
+    if (Either.isRight(outcome)) navigate({ page: "task", id: outcome.right.id })
+    else setError(describeError(outcome.left))
   }
 
   const current = MODES.find((m) => m.value === mode) ?? MODES[0]!

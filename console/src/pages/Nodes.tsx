@@ -1,31 +1,16 @@
 import { Effect, Schema } from "effect"
 import { Identifier } from "../../../schema/ids.ts"
-import { useState } from "react"
 import type { NodeView } from "../../../schema/node.ts"
-import { api, describeError, run } from "../api.ts"
+import { api } from "../api.ts"
 import { ErrorMessage, Notice, Page, Time } from "../components.tsx"
-import { usePolled } from "../hooks.ts"
+import { useAction, usePolled } from "../hooks.ts"
 
 const decodeSlug = Schema.decodeUnknown(Identifier)
 
 /** Admins: every node's liveness, the operator's state, load and capabilities; drain, disable, enable. */
 export const NodesPage = () => {
   const nodes = usePolled(() => api.nodes.list(), "nodes", { everyMs: 3000 })
-  const [error, setError] = useState<string | undefined>(undefined)
-  const [notice, setNotice] = useState<string | undefined>(undefined)
-  const [busy, setBusy] = useState(false)
-
-  const act = async (label: string, call: Effect.Effect<unknown, unknown>) => {
-    setBusy(true)
-    setError(undefined)
-    setNotice(undefined)
-    const outcome = await run(call)
-    setBusy(false)
-    if (outcome.ok) {
-      setNotice(label)
-      nodes.reload()
-    } else setError(describeError(outcome.error))
-  }
+  const { busy, error, notice, act } = useAction(nodes.reload)
 
   const bySlug = <A, E>(node: NodeView, call: (request: { readonly path: { readonly node_slug: Identifier } }) => Effect.Effect<A, E>) =>
     Effect.flatMap(decodeSlug(node.node_slug), (slug) => call({ path: { node_slug: slug } }))

@@ -91,10 +91,10 @@ const TaskView = ({ id }: { readonly id: Identifier }) => {
     setCancelError(undefined)
     const outcome = await run(api.tasks.cancel({ path: { id } }))
     setCanceling(false)
-    if (outcome.ok) {
+    if (Either.isRight(outcome)) {
       setNotice("Cancel requested.")
       view.reload()
-    } else setCancelError(describeError(outcome.error))
+    } else setCancelError(describeError(outcome.left))
   }
 
   if (view.data === undefined) {
@@ -191,8 +191,8 @@ const Artifacts = ({ id }: { readonly id: Identifier }) => {
   const download = async (path: string) => {
     setError(undefined)
     const outcome = await run(fetchArtifact(id, path))
-    if (outcome.ok) saveBlob(outcome.value, path.split("/").pop() ?? path)
-    else setError(describeError(outcome.error))
+    if (Either.isRight(outcome)) saveBlob(outcome.right, path.split("/").pop() ?? path)
+    else setError(describeError(outcome.left))
   }
   return (
     <section aria-labelledby="artifacts-title">

@@ -2,9 +2,9 @@ import { Either, Schema } from "effect"
 import { useState, type FormEvent } from "react"
 import { Identifier } from "../../../schema/ids.ts"
 import type { UserView } from "../../../schema/auth.ts"
-import { api, describeError, run } from "../api.ts"
-import { ErrorMessage, Notice, Page } from "../components.tsx"
-import { usePolled } from "../hooks.ts"
+import { api } from "../api.ts"
+import { ErrorMessage, Field, Notice, Page } from "../components.tsx"
+import { useAction, usePolled } from "../hooks.ts"
 
 const decodeHandle = Schema.decodeUnknownEither(Identifier)
 
@@ -13,22 +13,7 @@ export const UsersPage = ({ self }: { readonly self: string }) => {
   const users = usePolled(() => api.admin.listUsers(), "users")
   const [handle, setHandle] = useState("")
   const [password, setPassword] = useState("")
-  const [error, setError] = useState<string | undefined>(undefined)
-  const [notice, setNotice] = useState<string | undefined>(undefined)
-  const [busy, setBusy] = useState(false)
-
-  const act = async (label: string, call: () => Promise<{ readonly ok: boolean; readonly error?: unknown }>) => {
-    setBusy(true)
-    setError(undefined)
-    setNotice(undefined)
-    const outcome = await call()
-    setBusy(false)
-    if (outcome.ok) {
-      setNotice(label)
-      users.reload()
-    } else setError(describeError(outcome.error))
-    return outcome.ok
-  }
+  const { busy, error, notice, act, setError } = useAction(users.reload)
 
   const create = async (event: FormEvent) => {
     event.preventDefault()
@@ -37,7 +22,7 @@ export const UsersPage = ({ self }: { readonly self: string }) => {
       setError('A handle is 1 to 128 letters, digits, ".", "_" or "-", starting with a letter or digit.')
       return
     }
-    const ok = await act(`Created ${handle}.`, () => run(api.admin.createUser({ payload: { handle: checked.right, password } })))
+    const ok = await act(`Created ${handle}.`, api.admin.createUser({ payload: { handle: checked.right, password } }))
     if (ok) {
       setHandle("")
       setPassword("")
@@ -59,7 +44,7 @@ export const UsersPage = ({ self }: { readonly self: string }) => {
             type="button"
             disabled={busy || user.handle === self}
             aria-label={`Disable ${user.handle}`}
-            onClick={() => void act(`Disabled ${user.handle}.`, () => run(api.admin.disable({ path: { id: user.id } })))}
+            onClick={() => void act(`Disabled ${user.handle}.`, api.admin.disable({ path: { id: user.id } }))}
           >
             Disable
           </button>
@@ -68,7 +53,7 @@ export const UsersPage = ({ self }: { readonly self: string }) => {
             type="button"
             disabled={busy}
             aria-label={`Enable ${user.handle}`}
-            onClick={() => void act(`Enabled ${user.handle}.`, () => run(api.admin.enable({ path: { id: user.id } })))}
+            onClick={() => void act(`Enabled ${user.handle}.`, api.admin.enable({ path: { id: user.id } }))}
           >
             Enable
           </button>
@@ -78,7 +63,7 @@ export const UsersPage = ({ self }: { readonly self: string }) => {
           disabled={busy}
           aria-label={`Revoke sessions of ${user.handle}`}
           onClick={() =>
-            void act(`Ended every session of ${user.handle}.`, () => run(api.admin.revokeSessions({ path: { id: user.id } })))}
+            void act(`Ended every session of ${user.handle}.`, api.admin.revokeSessions({ path: { id: user.id } }))}
         >
           Revoke sessions
         </button>
@@ -95,19 +80,10 @@ export const UsersPage = ({ self }: { readonly self: string }) => {
         <h2 id="new-user-title">New user</h2>
         <div className="row">
           <div>
-            <label htmlFor="user-handle">Handle</label>
-            <input id="user-handle" autoComplete="off" required value={handle} onChange={(e) => setHandle(e.target.value)} />
+            <Field id="user-handle" label="Handle" autoComplete="off" value={handle} onValue={setHandle} />
           </div>
           <div>
-            <label htmlFor="user-password">Password</label>
-            <input
-              id="user-password"
-              type="password"
-              autoComplete="new-password"
-              required
-              value={password}
-              onChange={(e) => setPassword(e.target.value)}
-            />
+            <Field id="user-password" label="Password" type="password" autoComplete="new-password" value={password} onValue={setPassword} />
           </div>
         </div>
         <button type="submit" className="primary" disabled={busy}>Create user</button>
