@@ -79,46 +79,36 @@ interface ClusterFigure {
   readonly targets: ReadonlyArray<{ readonly what: string; readonly value: number | undefined; readonly unit: string; readonly bound: string; readonly met: boolean }>
 }
 
-/** 7: simulated nodes against one control plane (bench/cluster.ts), in a process of its own. */
-const clusterFigure = () =>
-  new Promise<ClusterFigure>((resolve, reject) => {
-    const args = ["--import", "tsx", "bench/cluster.ts", "--json", "--nodes", String(PLAN.clusterNodes), "--seconds", String(PLAN.clusterSeconds), "--jobs", String(PLAN.clusterJobs)]
-    const child = spawn(process.execPath, args, { cwd: repoRoot, stdio: ["ignore", "pipe", "pipe"] })
+/** Runs a bench script in its own process with `--json`, and parses the JSON it prints last. */
+const benchInProcess = <A>(script: string, args: ReadonlyArray<string>) =>
+  new Promise<A>((resolve, reject) => {
+    const child = spawn(process.execPath, ["--import", "tsx", script, "--json", ...args], { cwd: repoRoot, stdio: ["ignore", "pipe", "pipe"] })
     let stdout = ""
     let stderr = ""
     child.stdout.on("data", (d: Buffer) => (stdout += d.toString("utf8")))
     child.stderr.on("data", (d: Buffer) => (stderr += d.toString("utf8")))
     child.once("error", reject)
     child.once("close", (code) => {
-      if (code !== 0) return reject(new Error(`bench/cluster.ts exited ${code}: ${stderr.slice(-2000)}`))
+      if (code !== 0) return reject(new Error(`${script} exited ${code}: ${stderr.slice(-2000)}`))
       try {
-        const figure = JSON.parse(stdout.slice(stdout.indexOf("{"))) as ClusterFigure
-        for (const t of figure.targets) say(`  ${t.met ? "✓" : "✗"} ${t.what}: ${t.value ?? "-"} ${t.unit} (target ${t.bound})`)
-        resolve(figure)
+        resolve(JSON.parse(stdout.slice(stdout.indexOf("{"))) as A)
       } catch {
-        reject(new Error(`bench/cluster.ts printed no JSON: ${stdout.slice(-500)} ${stderr.slice(-1000)}`))
+        reject(new Error(`${script} printed no JSON: ${stdout.slice(-500)} ${stderr.slice(-1000)}`))
       }
     })
   })
 
+/** 7: simulated nodes against one control plane (bench/cluster.ts), in a process of its own. */
+const clusterFigure = async () => {
+  const figure = await benchInProcess<ClusterFigure>("bench/cluster.ts", [
+    "--nodes", String(PLAN.clusterNodes), "--seconds", String(PLAN.clusterSeconds), "--jobs", String(PLAN.clusterJobs)
+  ])
+  for (const t of figure.targets) say(`  ${t.met ? "✓" : "✗"} ${t.what}: ${t.value ?? "-"} ${t.unit} (target ${t.bound})`)
+  return figure
+}
+
 const dispatcherFigure = () =>
-  new Promise<Dispatcher>((resolve, reject) => {
-    const args = ["--import", "tsx", "bench/dispatcher.ts", "--json", "--jobs", String(PLAN.dispatcherJobs), "--paced", String(PLAN.dispatcherPaced)]
-    const child = spawn(process.execPath, args, { cwd: repoRoot, stdio: ["ignore", "pipe", "pipe"] })
-    let stdout = ""
-    let stderr = ""
-    child.stdout.on("data", (d: Buffer) => (stdout += d.toString("utf8")))
-    child.stderr.on("data", (d: Buffer) => (stderr += d.toString("utf8")))
-    child.once("error", reject)
-    child.once("close", (code) => {
-      if (code !== 0) return reject(new Error(`bench/dispatcher.ts exited ${code}: ${stderr.slice(-2000)}`))
-      try {
-        resolve(JSON.parse(stdout.slice(stdout.indexOf("{"))) as Dispatcher)
-      } catch {
-        reject(new Error(`bench/dispatcher.ts printed no JSON: ${stdout.slice(-500)} ${stderr.slice(-1000)}`))
-      }
-    })
-  })
+  benchInProcess<Dispatcher>("bench/dispatcher.ts", ["--jobs", String(PLAN.dispatcherJobs), "--paced", String(PLAN.dispatcherPaced)])
 
 const environment = async () => {
   const engine = await runtime.runPromise(Effect.flatMap(ContainerRuntime, (rt) => rt.version)).catch(() => undefined)
