@@ -17,8 +17,10 @@ case "${1:-ensure}" in
     runtime=(); command -v runc >/dev/null && runtime=(--runtime runc)
     log_file="${TMPDIR:-/tmp}/cynode-podman-service.log"
     # Started from / : conmon inherits the service's working directory and fails every attach ("write child: broken
-    # pipe") once that directory is gone, e.g. the clone a CI run started it from.
-    (cd / && nohup podman "${runtime[@]}" system service --time=0 "unix://$sock" >"$log_file" 2>&1 &)
+    # pipe") once that directory is gone, e.g. the clone a CI run started it from. `exec` with every standard stream
+    # redirected: no shell of ours lingers beside the service holding our caller's stdout, which would keep a
+    # `... | tee` (CI's log) waiting for an end of file forever.
+    (cd / && exec nohup podman "${runtime[@]}" system service --time=0 "unix://$sock" </dev/null >"$log_file" 2>&1) &
     for _ in $(seq 1 50); do engine_probe "$sock" >/dev/null && exit 0; sleep 0.2; done
     echo "podman system service did not answer on $sock; see $log_file" >&2
     exit 1

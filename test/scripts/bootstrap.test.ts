@@ -13,7 +13,7 @@ import * as path from "node:path"
 
 const root = path.resolve(import.meta.dirname, "../..")
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "cynode-bootstrap-test-"))
-const tools = ["bash", "env", "node", "id", "dirname", "sleep", "seq", "mkdir", "cat"]
+const tools = ["bash", "env", "node", "id", "dirname", "sleep", "seq", "mkdir", "cat", "nohup"]
 
 const which = (tool: string) => execFileSync("bash", ["-c", `command -v ${tool}`], { encoding: "utf8" }).trim()
 
@@ -55,12 +55,13 @@ afterAll(() => {
 })
 
 // Asynchronous: the fake engine answers from this process, so its event loop must keep running.
-const run = (script: string, args: ReadonlyArray<string>, bin: string, sockets: ReadonlyArray<string>) =>
+// It resolves once the script's stdout and stderr are closed, not merely when the script exits.
+const run = (script: string, args: ReadonlyArray<string>, bin: string, sockets: ReadonlyArray<string>, env: Record<string, string> = {}) =>
   new Promise<{ status: number; stdout: string; stderr: string }>((resolve) => {
     execFile(
       "/bin/bash",
       [path.join(root, "scripts", script), ...args],
-      { encoding: "utf8", env: { PATH: bin, HOME: tmp, CYNODE_ENGINE_SOCKETS: sockets.join(" "), CYNODE_BUSYBOX: "/bin/true" } },
+      { encoding: "utf8", env: { PATH: bin, HOME: tmp, CYNODE_ENGINE_SOCKETS: sockets.join(" "), CYNODE_BUSYBOX: "/bin/true", ...env } },
       (error, stdout, stderr) => resolve({ status: error === null ? 0 : Number(error.code ?? 1), stdout, stderr })
     )
   })
@@ -118,6 +119,31 @@ describe("bootstrap.sh decides by whether an engine answers", async () => {
     const result = await run("podman-service.sh", ["ensure"], bin, [deadSocket])
     expect(result.status).toBe(1)
     expect(result.stderr).toContain("no container engine answers and podman is not installed")
+  })
+})
+
+/** A fake `podman` whose `system service unix://<sock>` serves a Libpod /_ping there, writing its pid to $FAKE_PID. */
+const fakePodman = `for a in "$@"; do case "$a" in unix://*) sock="\${a#unix://}" ;; esac; done
+echo $$ > "$FAKE_PID"
+exec node -e 'require("http").createServer((q, r) => r.writeHead(200, { "Libpod-Api-Version": "4.3.1" }).end("OK")).listen(process.argv[1])' "$sock"`
+
+describe("podman-service.sh ensure", () => {
+  it("starts the service and lets go of its caller's output (a CI log behind `| tee` must see the end)", async () => {
+    const bin = fakePath("ensure-starts", { podman: fakePodman })
+    const socket = path.join(tmp, "own-podman.sock")
+    const pidFile = path.join(tmp, "fake-podman.pid")
+    const env = { CYNODE_CONTAINER_SOCKET: `unix://${socket}`, FAKE_PID: pidFile, TMPDIR: tmp }
+    const timeout = new Promise<"still holding stdout">((resolve) => setTimeout(() => resolve("still holding stdout"), 20_000))
+    const result = await Promise.race([run("podman-service.sh", ["ensure"], bin, [], env), timeout])
+    const servicePid = Number(fs.readFileSync(pidFile, "utf8"))
+    try {
+      expect(result).toMatchObject({ status: 0 })
+      // The service itself keeps running after the script is gone, and answers.
+      expect(() => process.kill(servicePid, 0)).not.toThrow()
+      expect((await run("podman-service.sh", ["which"], bin, [], env)).stdout.trim()).toBe(`podman ${socket}`)
+    } finally {
+      process.kill(servicePid, "SIGKILL")
+    }
   })
 })
 
