@@ -1,3 +1,4 @@
+import { HttpClient } from "@effect/platform"
 import { Data, Duration, Effect, Option, Schedule } from "effect"
 import type { ContainerDetails, ContainerRuntimeShape, ContainerSpec } from "../../layers/ContainerRuntime.ts"
 
@@ -46,16 +47,17 @@ export interface InferenceHandle {
 
 export const baseUrlFor = (port: number) => `http://127.0.0.1:${port}`
 
+/** A GET of the inference server's JSON through the process's platform HttpClient; failures are their reason. */
 const getJson = (url: string) =>
-  Effect.tryPromise({
-    try: async (signal) => {
-      const res = await fetch(url, { signal: AbortSignal.any([signal, AbortSignal.timeout(PROBE_TIMEOUT_MS)]) })
-      const text = await res.text()
-      if (res.status !== 200) throw new Error(`${url} answered ${res.status}`)
-      return JSON.parse(text) as unknown
-    },
-    catch: (e) => (e instanceof Error ? e.message : String(e))
-  })
+  Effect.gen(function*() {
+    const response = yield* Effect.flatMap(HttpClient.HttpClient, (client) => client.get(url))
+    const text = yield* response.text
+    if (response.status !== 200) return yield* Effect.fail(`${url} answered ${response.status}`)
+    return yield* Effect.try({ try: (): unknown => JSON.parse(text), catch: (e) => (e instanceof Error ? e.message : String(e)) })
+  }).pipe(
+    Effect.timeoutFail({ duration: Duration.millis(PROBE_TIMEOUT_MS), onTimeout: () => `${url} did not answer in time` }),
+    Effect.mapError((e) => (typeof e === "string" ? e : e.cause instanceof Error ? `${e.message}: ${e.cause.message}` : e.message))
+  )
 
 /** `/api/version` answers 200 with a `version` string. */
 export const probeVersion = (baseUrl: string) =>

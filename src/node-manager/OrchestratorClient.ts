@@ -1,9 +1,15 @@
-import { Data, Duration, Effect, Either, Option, Redacted, Ref, Schedule, Schema, type Scope } from "effect"
+import { HttpApiClient, HttpClient, HttpClientError, HttpClientRequest, type HttpClientResponse } from "@effect/platform"
+import { Data, Duration, Effect, Either, Option, ParseResult, Redacted, Ref, Schedule, Schema, type Scope } from "effect"
+import { ControlPlaneApi } from "../../api/control-plane.ts"
+import { failOnProblem, HttpProblem } from "../../layers/HttpClient.ts"
+import { NodeCapabilityReport, NodeConfigAck } from "../../schema/node.ts"
 
 /**
  * The node's side of the orchestrator contract (worker-node.md §4). Registration goes to
  * `<CYNODE_ORCHESTRATOR_URL>/v1/nodes/register`; every later call uses ONLY the URLs of the bootstrap payload, with
- * `Authorization: Bearer <node_jwt>`. The JWT lives in memory as `Redacted`.
+ * `Authorization: Bearer <node_jwt>`. The JWT lives in memory as `Redacted`. Each call is the endpoint of the control
+ * plane's own contract (ControlPlaneApi, through HttpApiClient over the process's platform HttpClient), so methods,
+ * payload schemas and error statuses are the server's.
  *
  * - Network errors and 5xx are retried with backoff (1 s, doubling, capped at 10 s) inside the wait window; each
  *   call has its own 10 s limit.
@@ -81,56 +87,82 @@ const BootstrapReading = Schema.Struct({
   auth: Schema.Struct({ node_jwt: Schema.NonEmptyString, expires_at: Schema.optional(Schema.Unknown) })
 })
 
-interface Answer {
-  readonly status: number
-  readonly text: string
-}
-
-const reasonOf = (e: unknown): string => {
-  if (e instanceof Error) {
-    const cause = (e as { cause?: unknown }).cause
-    return cause instanceof Error ? `${e.message}: ${cause.message}` : e.message
-  }
-  return String(e)
-}
-
-/** `detail` of a Problem Details body, else the start of the text. */
-const detailOf = (text: string): string => {
-  try {
-    const json: unknown = JSON.parse(text)
-    if (typeof json === "object" && json !== null && "detail" in json && typeof json.detail === "string") return json.detail
-  } catch {
-    // not JSON
-  }
-  return text.slice(0, 200)
-}
+/** A 4xx answer: the caller decides (a 401 on an authenticated call registers again). */
+class Refusal extends Data.TaggedError("Refusal")<{ readonly status: number; readonly detail: string }> {}
 
 class Retryable extends Data.TaggedError("Retryable")<{ readonly reason: string }> {}
 
-/** One HTTP exchange with its own time limit. */
+const reasonOf = (e: HttpClientError.HttpClientError): string => {
+  const cause = e.cause
+  return cause instanceof Error ? `${e.message}: ${cause.message}` : e.message
+}
+
+/** The start of a body that is not what the contract says (for a refusal's detail). */
+const startOf = (body: ArrayBuffer) => new TextDecoder().decode(body).slice(0, 200)
+
+/** The answer of one exchange: its status, and its body read on demand (the body of a 2xx, read once and kept). */
+interface Answer {
+  readonly status: number
+  readonly body: Effect.Effect<ArrayBuffer, Retryable>
+}
+
+type NodesClient = Effect.Effect.Success<ReturnType<typeof nodesClient>>
+
+/**
+ * The `nodes` group of the control plane's contract over the platform client, aimed at one absolute URL (from the
+ * bootstrap: no path is hard-coded after registration, worker-node.md §4) with the node JWT when there is one.
+ * Every 4xx/5xx fails as an HttpProblem before anything decodes it. A 2xx whose body the contract's writer schema
+ * does not match still succeeds: the node reads bootstrap and config answers with its own, more tolerant readers
+ * (§4; NodeConfig.ts), and any 2xx counts as taken.
+ */
+const nodesClient = (http: HttpClient.HttpClient, url: string, jwt: Option.Option<Redacted.Redacted<string>>) =>
+  HttpApiClient.group(ControlPlaneApi, {
+    group: "nodes",
+    httpClient: failOnProblem(
+      http.pipe(
+        HttpClient.mapRequest((request) => {
+          const aimed = HttpClientRequest.acceptJson(HttpClientRequest.setUrl(request, url))
+          return Option.isSome(jwt) ? HttpClientRequest.bearerToken(aimed, jwt.value) : aimed
+        })
+      )
+    ),
+    transformResponse: (decoded) =>
+      decoded.pipe(
+        Effect.catchIf(
+          (e) => ParseResult.isParseError(e) || (HttpClientError.isHttpClientError(e) && e._tag === "ResponseError"),
+          () => Effect.void
+        )
+      )
+  })
+
+/**
+ * One exchange with its own time limit: network errors, 5xx and timeouts are `Retryable`, other 4xx a `Refusal`.
+ * `send` is the contract's call, with its response.
+ */
 const exchange = (
-  method: string,
+  http: HttpClient.HttpClient,
   url: string,
-  body: unknown,
   jwt: Option.Option<Redacted.Redacted<string>>,
+  send: (client: NodesClient) => Effect.Effect<readonly [unknown, HttpClientResponse.HttpClientResponse], unknown>,
   timeout: Duration.Duration = CALL_TIMEOUT
-) =>
-  Effect.tryPromise({
-    try: async (signal) => {
-      const headers: Record<string, string> = { accept: "application/json" }
-      if (body !== undefined) headers["content-type"] = "application/json"
-      if (Option.isSome(jwt)) headers.authorization = `Bearer ${Redacted.value(jwt.value)}`
-      const res = await fetch(url, {
-        method,
-        headers,
-        signal: AbortSignal.any([signal, AbortSignal.timeout(Duration.toMillis(timeout))]),
-        ...(body !== undefined ? { body: JSON.stringify(body) } : {})
-      })
-      return { status: res.status, text: await res.text() } satisfies Answer
-    },
-    catch: (e) => new Retryable({ reason: reasonOf(e) })
-  }).pipe(
-    Effect.filterOrFail((a) => a.status < 500, (a) => new Retryable({ reason: `HTTP ${a.status}: ${detailOf(a.text)}` }))
+): Effect.Effect<Answer, Retryable | Refusal> =>
+  nodesClient(http, url, jwt).pipe(
+    Effect.flatMap(send),
+    Effect.map(([, response]): Answer => ({
+      status: response.status,
+      body: Effect.mapError(response.arrayBuffer, (e) => new Retryable({ reason: reasonOf(e) }))
+    })),
+    Effect.timeoutFail({ duration: timeout, onTimeout: () => new Retryable({ reason: `no answer within ${Duration.format(timeout)}` }) }),
+    Effect.catchAll((e): Effect.Effect<never, Retryable | Refusal> => {
+      if (e instanceof Retryable) return Effect.fail(e)
+      if (e instanceof HttpProblem) {
+        return Effect.fail(
+          e.status >= 500 ? new Retryable({ reason: `HTTP ${e.status}: ${e.detail}` }) : new Refusal({ status: e.status, detail: e.detail })
+        )
+      }
+      if (HttpClientError.isHttpClientError(e)) return Effect.fail(new Retryable({ reason: reasonOf(e) }))
+      return Effect.die(e)
+    })
   )
 
 /** Backoff 1 s, 2 s, 4 s, … capped at 10 s, for as long as the wait window lasts. */
@@ -148,14 +180,18 @@ export interface ClientOptions {
   readonly capability: Effect.Effect<unknown>
 }
 
-const parseSession = (url: string, text: string, now: Date): Either.Either<Session, BadOrchestratorAnswer> => {
-  let json: unknown
+const parseJson = (body: ArrayBuffer): Either.Either<unknown, string> => {
   try {
-    json = JSON.parse(text)
+    return Either.right(JSON.parse(new TextDecoder().decode(body)))
   } catch {
-    return Either.left(new BadOrchestratorAnswer({ operation: "register", url, reason: "the reply is not JSON" }))
+    return Either.left("the reply is not JSON")
   }
-  const decoded = Schema.decodeUnknownEither(BootstrapReading)(json)
+}
+
+const parseSession = (url: string, body: ArrayBuffer, now: Date): Either.Either<Session, BadOrchestratorAnswer> => {
+  const json = parseJson(body)
+  if (Either.isLeft(json)) return Either.left(new BadOrchestratorAnswer({ operation: "register", url, reason: json.left }))
+  const decoded = Schema.decodeUnknownEither(BootstrapReading)(json.right)
   if (Either.isLeft(decoded)) {
     return Either.left(new BadOrchestratorAnswer({
       operation: "register",
@@ -176,35 +212,65 @@ const parseSession = (url: string, text: string, now: Date): Either.Either<Sessi
   })
 }
 
+/**
+ * A payload checked against the contract before it is sent (it is encoded with the same schema); one that does not
+ * match is refused here, the way the control plane would answer it.
+ */
+const checked = <A, I>(schema: Schema.Schema<A, I>, operation: string, url: string, payload: unknown) =>
+  Schema.decodeUnknown(schema)(payload).pipe(
+    Effect.mapError((e) =>
+      new OrchestratorRefused({ operation, url, status: 400, detail: `not sent: the payload does not match the contract: ${e.message}` })
+    )
+  )
+
 export const makeOrchestratorClient = (options: ClientOptions) =>
   Effect.gen(function*() {
+    const http = yield* HttpClient.HttpClient
     const initialRegisterUrl = `${options.orchestratorUrl}/v1/nodes/register`
     const session = yield* Ref.make(Option.none<Session>())
     const registrations = yield* Ref.make(0)
     const mutex = yield* Effect.makeSemaphore(1)
 
-    /** Retries network errors and 5xx inside the window; everything else is the caller's. */
-    const call = (operation: string, method: string, url: string, body: unknown, jwt: Option.Option<Redacted.Redacted<string>>) =>
-      exchange(method, url, body, jwt).pipe(
+    type Send = (client: NodesClient) => Effect.Effect<readonly [unknown, HttpClientResponse.HttpClientResponse], unknown>
+
+    /** Retries network errors and 5xx inside the window; a 4xx is the caller's. */
+    const call = (operation: string, url: string, jwt: Option.Option<Redacted.Redacted<string>>, send: Send) =>
+      exchange(http, url, jwt, send).pipe(
         Effect.tapError((e) =>
-          Effect.logWarning("orchestrator call failed; retrying").pipe(
-            Effect.annotateLogs({ operation, url, reason: e.reason })
-          )
+          e._tag === "Retryable"
+            ? Effect.logWarning("orchestrator call failed; retrying").pipe(Effect.annotateLogs({ operation, url, reason: e.reason }))
+            : Effect.void
         ),
-        Effect.retry(retryWithin(options.waitSeconds)),
+        Effect.retry({ schedule: retryWithin(options.waitSeconds), while: (e) => e._tag === "Retryable" }),
         Effect.catchTag("Retryable", (e) =>
           Effect.fail(new OrchestratorUnreachable({ operation, url, reason: `${e.reason} (gave up after ${options.waitSeconds} s)` }))
         )
       )
 
+    const refused = (operation: string, url: string) => (e: Refusal) =>
+      new OrchestratorRefused({ operation, url, status: e.status, detail: e.detail })
+
+    /** A 2xx other than the ones the contract names is refused with the start of its body. */
+    const expect = (operation: string, url: string, wanted: ReadonlyArray<number>) => (answer: Answer) =>
+      wanted.includes(answer.status)
+        ? Effect.succeed(answer)
+        : answer.body.pipe(
+          Effect.orElseSucceed(() => new ArrayBuffer(0)),
+          Effect.flatMap((body) => new OrchestratorRefused({ operation, url, status: answer.status, detail: startOf(body) }))
+        )
+
     const registerOnce = Effect.gen(function*() {
       const url = Option.match(yield* Ref.get(session), { onNone: () => initialRegisterUrl, onSome: (s) => s.registerUrl })
-      const capability = yield* options.capability
-      const answer = yield* call("register", "POST", url, { psk: Redacted.value(options.psk), capability }, Option.none())
-      if (answer.status !== 200 && answer.status !== 201) {
-        return yield* new OrchestratorRefused({ operation: "register", url, status: answer.status, detail: detailOf(answer.text) })
-      }
-      const next = yield* parseSession(url, answer.text, new Date())
+      const capability = yield* checked(NodeCapabilityReport, "register", url, yield* options.capability)
+      const answer = yield* call("register", url, Option.none(), (c) =>
+        c.register({ payload: { psk: Redacted.value(options.psk), capability }, withResponse: true })).pipe(
+          Effect.catchTag("Refusal", (e) => Effect.fail(refused("register", url)(e))),
+          Effect.flatMap(expect("register", url, [200, 201]))
+        )
+      const body = yield* answer.body.pipe(
+        Effect.mapError((e) => new BadOrchestratorAnswer({ operation: "register", url, reason: e.reason }))
+      )
+      const next = yield* parseSession(url, body, new Date())
       yield* Ref.set(session, Option.some(next))
       yield* Ref.update(registrations, (n) => n + 1)
       yield* Effect.logInfo(answer.status === 201 ? "node registered" : "node re-registered").pipe(
@@ -237,60 +303,74 @@ export const makeOrchestratorClient = (options: ClientOptions) =>
     }))
 
     /** An authenticated call to a URL of the bootstrap; a 401 re-registers and retries once. */
-    const authed = (operation: string, method: string, urlOf: (s: Session) => string, body: unknown) =>
+    const authed = (operation: string, urlOf: (s: Session) => string, send: Send, wanted: ReadonlyArray<number>) =>
       Effect.gen(function*() {
         const s = yield* current
-        const first = yield* call(operation, method, urlOf(s), body, Option.some(s.jwt))
-        if (first.status !== 401) return { answer: first, url: urlOf(s) }
+        const first = yield* call(operation, urlOf(s), Option.some(s.jwt), send).pipe(Effect.either)
+        if (Either.isRight(first)) return yield* expect(operation, urlOf(s), wanted)(first.right)
+        if (first.left._tag !== "Refusal" || first.left.status !== 401) {
+          return yield* first.left._tag === "Refusal" ? Effect.fail(refused(operation, urlOf(s))(first.left)) : Effect.fail(first.left)
+        }
         yield* Effect.logInfo("node JWT refused; registering again").pipe(Effect.annotateLogs({ operation }))
         const fresh = yield* reregister(s.jwt)
-        return { answer: yield* call(operation, method, urlOf(fresh), body, Option.some(fresh.jwt)), url: urlOf(fresh) }
+        return yield* call(operation, urlOf(fresh), Option.some(fresh.jwt), send).pipe(
+          Effect.catchTag("Refusal", (e) => Effect.fail(refused(operation, urlOf(fresh))(e))),
+          Effect.flatMap(expect(operation, urlOf(fresh), wanted))
+        )
       })
 
-    const expect = (operation: string, wanted: ReadonlyArray<number>) =>
-    (r: { readonly answer: Answer; readonly url: string }) =>
-      wanted.includes(r.answer.status)
-        ? Effect.succeed(r.answer)
-        : Effect.fail(new OrchestratorRefused({ operation, url: r.url, status: r.answer.status, detail: detailOf(r.answer.text) }))
-
     /** GET node_config_url: the raw JSON (validation is the pipeline's next step). */
-    const fetchConfig = authed("fetch config", "GET", (s) => s.configUrl, undefined).pipe(
-      Effect.flatMap(expect("fetch config", [200])),
-      Effect.flatMap((answer) =>
-        Effect.try({
-          try: (): unknown => JSON.parse(answer.text),
-          catch: () => new BadOrchestratorAnswer({ operation: "fetch config", url: "node_config_url", reason: "the config is not JSON" })
-        })
+    const fetchConfig = authed("fetch config", (s) => s.configUrl, (c) => c.config({ withResponse: true }), [200]).pipe(
+      Effect.flatMap((answer) => answer.body),
+      Effect.mapError((e) =>
+        e._tag === "Retryable" ? new BadOrchestratorAnswer({ operation: "fetch config", url: "node_config_url", reason: e.reason }) : e
+      ),
+      Effect.flatMap((body) =>
+        Either.mapLeft(
+          parseJson(body),
+          () => new BadOrchestratorAnswer({ operation: "fetch config", url: "node_config_url", reason: "the config is not JSON" })
+        )
       )
     )
 
     const ack = (body: unknown) =>
-      authed("config ack", "POST", (s) => s.configUrl, body).pipe(Effect.flatMap(expect("config ack", [204, 200])), Effect.asVoid)
+      Effect.gen(function*() {
+        const payload = yield* checked(NodeConfigAck, "config ack", "node_config_url", body)
+        yield* authed("config ack", (s) => s.configUrl, (c) => c.ack({ payload, withResponse: true }), [204, 200])
+      })
 
     const report = (capability: unknown) =>
-      authed("capability report", "POST", (s) => s.reportUrl, capability).pipe(
-        Effect.flatMap(expect("capability report", [204, 200])),
-        Effect.asVoid
-      )
+      Effect.gen(function*() {
+        const payload = yield* checked(NodeCapabilityReport, "capability report", "node_report_url", capability)
+        yield* authed("capability report", (s) => s.reportUrl, (c) => c.capability({ payload, withResponse: true }), [204, 200])
+      })
 
     /**
      * One heartbeat: a single call limited to `timeout` (so a partition does not hold the next beat back), no retry
-     * (the next tick is the retry); a 401 re-registers first. Fails
-     * with the reason when the control plane did not take it.
+     * (the next tick is the retry); a 401 re-registers first. Fails with the reason when the control plane did not
+     * take it.
      */
-    const heartbeat = (timeout: Duration.Duration) => Effect.gen(function*() {
-      const s = yield* current
-      if (Option.isNone(s.heartbeatUrl)) return
-      const url = s.heartbeatUrl.value
-      let answer = yield* exchange("POST", url, undefined, Option.some(s.jwt), timeout)
-      if (answer.status === 401) {
-        const fresh = yield* reregister(s.jwt).pipe(Effect.mapError((e) => new Retryable({ reason: e._tag })))
-        answer = yield* exchange("POST", Option.getOrElse(fresh.heartbeatUrl, () => url), undefined, Option.some(fresh.jwt), timeout)
-      }
-      if (answer.status !== 204 && answer.status !== 200) {
-        return yield* new Retryable({ reason: `HTTP ${answer.status}: ${detailOf(answer.text)}` })
-      }
-    })
+    const heartbeat = (timeout: Duration.Duration) =>
+      Effect.gen(function*() {
+        const s = yield* current
+        if (Option.isNone(s.heartbeatUrl)) return
+        const url = s.heartbeatUrl.value
+        const beat = (to: string, jwt: Redacted.Redacted<string>) =>
+          exchange(http, to, Option.some(jwt), (c) => c.heartbeat({ withResponse: true }), timeout)
+        const first = yield* beat(url, s.jwt).pipe(Effect.either)
+        const answer = Either.isLeft(first) && first.left._tag === "Refusal" && first.left.status === 401
+          ? yield* reregister(s.jwt).pipe(
+            Effect.mapError((e) => new Retryable({ reason: e._tag })),
+            Effect.flatMap((fresh) => beat(Option.getOrElse(fresh.heartbeatUrl, () => url), fresh.jwt))
+          )
+          : yield* first
+        if (answer.status !== 204 && answer.status !== 200) {
+          const body = yield* answer.body.pipe(Effect.orElseSucceed(() => new ArrayBuffer(0)))
+          return yield* new Retryable({ reason: `HTTP ${answer.status}: ${startOf(body)}` })
+        }
+      }).pipe(
+        Effect.catchTag("Refusal", (e) => Effect.fail(new Retryable({ reason: `HTTP ${e.status}: ${e.detail}` })))
+      )
 
     /** Re-registers ahead of expiry, forever (forked into the caller's scope). */
     const keepFresh: Effect.Effect<void, never, Scope.Scope> = Effect.gen(function*() {

@@ -1,3 +1,5 @@
+import { Effect } from "effect"
+import * as HttpClientLayer from "../../layers/HttpClient.ts"
 import { runProgram } from "../../layers/Program.ts"
 import { exitCodeFor, runNode, type ShutdownStatus } from "./Startup.ts"
 
@@ -9,4 +11,8 @@ import { exitCodeFor, runNode, type ShutdownStatus } from "./Startup.ts"
 
 const status: ShutdownStatus = { containersLeft: false }
 
-runProgram("node-manager", runNode(status), { reportFailure: false, exitCode: (exit) => exitCodeFor(exit, status) })
+// One platform HttpClient (one connection pool) for the control plane and the inference server.
+runProgram("node-manager", runNode(status).pipe(Effect.provide(HttpClientLayer.layer)), {
+  reportFailure: false,
+  exitCode: (exit) => exitCodeFor(exit, status)
+})

@@ -1,7 +1,8 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Redacted } from "effect"
+import { Effect, Layer, Redacted } from "effect"
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http"
 import type { AddressInfo } from "node:net"
+import * as HttpClientLayer from "../../layers/HttpClient.ts"
 import { makeOrchestratorClient } from "../../src/node-manager/OrchestratorClient.ts"
 
 /**
@@ -59,13 +60,19 @@ const startOrchestrator = (script: Script = {}) =>
     (o) => Effect.sync(() => o.close())
   )
 
+/** The smallest capability report and config ack the control plane's contract accepts. */
+const capability = { version: 1, reported_at: "2026-01-01T00:00:00Z", node: { node_slug: "node-1" } }
+const applied = { version: 1, node_slug: "node-1", config_version: "v1", status: "applied" }
+
+/** The client over the platform HTTP client, whose connection pool lives as long as the test's scope. */
 const client = (url: string, waitSeconds = 5) =>
-  makeOrchestratorClient({
-    orchestratorUrl: url,
-    psk: Redacted.make("psk-0123456789abcdef"),
-    waitSeconds,
-    capability: Effect.succeed({ version: 1 })
-  })
+  Effect.flatMap(Layer.build(HttpClientLayer.layer), (context) =>
+    makeOrchestratorClient({
+      orchestratorUrl: url,
+      psk: Redacted.make("psk-0123456789abcdef"),
+      waitSeconds,
+      capability: Effect.succeed(capability)
+    }).pipe(Effect.provide(context)))
 
 describe("OrchestratorClient", () => {
   it.scopedLive("registers with the PSK, then uses only the bootstrap's URLs with the node JWT", () =>
@@ -74,8 +81,8 @@ describe("OrchestratorClient", () => {
       const c = yield* client(o.url)
       yield* c.register
       expect(yield* c.fetchConfig).toEqual({ version: 1 })
-      yield* c.ack({ status: "applied" })
-      yield* c.report({ version: 1 })
+      yield* c.ack(applied)
+      yield* c.report(capability)
       expect(o.log).toEqual([
         "POST /v1/nodes/register -",
         "GET /other/config Bearer jwt-1",
@@ -90,7 +97,7 @@ describe("OrchestratorClient", () => {
       const c = yield* client(o.url)
       yield* c.register
       o.jwts.push("revoked-by-someone-else") // the node's jwt-1 is now refused
-      yield* Effect.all([c.report({}), c.report({}), c.report({})], { concurrency: "unbounded" })
+      yield* Effect.all([c.report(capability), c.report(capability), c.report(capability)], { concurrency: "unbounded" })
       expect(yield* c.registrations).toBe(2)
       expect(o.log.filter((l) => l.startsWith("POST /v1/nodes/register"))).toHaveLength(2)
       expect(o.log.filter((l) => l === "POST /other/report Bearer jwt-3")).toHaveLength(3)
@@ -116,6 +123,16 @@ describe("OrchestratorClient", () => {
       const error = yield* Effect.flip(c.register)
       expect(error).toMatchObject({ _tag: "OrchestratorRefused", status: 401, detail: "Invalid registration PSK" })
       expect(o.log).toHaveLength(1)
+    }))
+
+  it.scopedLive("refuses a payload the contract rejects without sending it", () =>
+    Effect.gen(function*() {
+      const o = yield* startOrchestrator()
+      const c = yield* client(o.url)
+      yield* c.register
+      const error = yield* Effect.flip(c.ack({ ...applied, status: "failed" }))
+      expect(error).toMatchObject({ _tag: "OrchestratorRefused", operation: "config ack", status: 400 })
+      expect(o.log).toEqual(["POST /v1/nodes/register -"])
     }))
 
   it.scopedLive("stops retrying an unreachable orchestrator when the wait window ends", () =>
