@@ -1,4 +1,5 @@
 import { Effect, Layer, Option, Redacted, Schema } from "effect"
+import { isAdminHandle } from "../../layers/BootstrapAdmin.ts"
 import { Jwt } from "../../layers/Jwt.ts"
 import { Uuid } from "../../schema/ids.ts"
 import { Forbidden, Unauthorized } from "../../schema/problem.ts"
@@ -11,7 +12,6 @@ import { OperatorsRepo } from "./OperatorsRepo.ts"
  */
 
 const isUuid = Schema.is(Uuid)
-const ADMIN_HANDLE = "admin"
 const invalid = new Unauthorized({ detail: "Invalid or expired token" })
 
 export const OperatorAuthLive = Layer.effect(
@@ -31,7 +31,7 @@ export const OperatorAuthLive = Layer.effect(
           }
           const user = yield* repo.activeSessionUser(sid, sub)
           if (Option.isNone(user)) return yield* invalid
-          if (user.value.handle !== ADMIN_HANDLE) return yield* new Forbidden({ detail: "admin only" })
+          if (!isAdminHandle(user.value.handle)) return yield* new Forbidden({ detail: "admin only" })
           return user.value
         }).pipe(Effect.withSpan("OperatorAuth.accessToken"))
     })

@@ -64,16 +64,6 @@ export const makeUsersRepo = Effect.gen(function*() {
       Effect.withSpan("UsersRepo.create")
     )
 
-  /** Inserts the user unless the handle exists; true when this call created it (both services may race). */
-  const createIfAbsent = (handle: string, phc: string) =>
-    Effect.as(create(handle, phc), true).pipe(Effect.catchTag("HandleTaken", () => Effect.succeed(false)))
-
-  const exists = (handle: string) =>
-    sql<{ readonly n: number }>`SELECT count(*)::int AS n FROM users WHERE handle = ${handle}`.pipe(
-      Effect.map((rows) => (rows[0]?.n ?? 0) > 0),
-      Effect.orDie
-    )
-
   /** Sets `is_active`; false when there is no such user. */
   const setActive = (id: string, active: boolean) =>
     sql<{ readonly id: string }>`UPDATE users SET is_active = ${active} WHERE id = ${id} RETURNING id`.pipe(
@@ -89,7 +79,7 @@ export const makeUsersRepo = Effect.gen(function*() {
       Effect.withSpan("UsersRepo.list")
     )
 
-  return { findForLogin, findById, create, createIfAbsent, exists, setActive, list } as const
+  return { findForLogin, findById, create, setActive, list } as const
 })
 
 export class UsersRepo extends Context.Tag("cynode/user-gateway/UsersRepo")<
