@@ -1,13 +1,17 @@
-import * as Undici from "@effect/platform-node/Undici"
-import { Context, Data, Duration, Effect, Layer, Redacted, Schema, Stream } from "effect"
+import { HttpApiClient, HttpClient, HttpClientError, HttpClientRequest, type HttpClientResponse } from "@effect/platform"
+import { Context, Data, Duration, Effect, Layer, ParseResult, Redacted, Schema, Stream } from "effect"
 import { randomUUID } from "node:crypto"
+import { WorkerApi } from "../../api/worker.ts"
+import * as OutgoingHttp from "../../layers/HttpClient.ts"
+import type { Identifier } from "../../schema/ids.ts"
 import type { InferenceJob, SandboxJob } from "../../schema/job.ts"
-import { JobRecord, OutputLine, RunJobResponse } from "../../schema/worker.ts"
+import { OutputLine, type RunJobResponse } from "../../schema/worker.ts"
 
 /**
- * HTTP client for a node's Worker API (worker-node.md §6), with each node's own URL and bearer token. Every answer is
- * classified as control-plane.md §9's failure table needs it; nothing here retries a request the worker may have
- * started. undici's 300 s header/body timeouts are raised to the job's deadline (DECISIONS.md "Timeouts").
+ * HTTP client for a node's Worker API (worker-node.md §6), built from the Worker API contract (api/worker.ts) over the
+ * shared outgoing HTTP client, with each node's own URL and bearer token. Every answer is classified as
+ * control-plane.md §9's failure table needs it; nothing here retries a request the worker may have started. The only
+ * time limit on `jobs:run` is the job's deadline (DECISIONS.md "Timeouts").
  */
 
 export interface WorkerTarget {
@@ -81,15 +85,19 @@ export class OutputUnavailable extends Data.TaggedError("OutputUnavailable")<{
 }> {}
 
 export class WorkerClient extends Context.Tag("cynode/WorkerClient")<WorkerClient, WorkerClientShape>() {
-  static readonly Live = Layer.scoped(WorkerClient, Effect.suspend(() => make))
+  /** Over a given `HttpClient` (the process's one, from layers/HttpClient.ts). */
+  static readonly layer = Layer.effect(WorkerClient, Effect.suspend(() => make))
+  /** With its own connection pool. */
+  static readonly Live = WorkerClient.layer.pipe(Layer.provide(OutgoingHttp.layer))
 }
 
 /** Errors raised before the request could reach the worker (control-plane.md §9's pre-send list). */
 const PRE_SEND_CODES = new Set(["ECONNREFUSED", "ENOTFOUND", "EAI_AGAIN", "EHOSTUNREACH", "UND_ERR_CONNECT_TIMEOUT"])
-const TIMEOUT_CODES = new Set(["UND_ERR_HEADERS_TIMEOUT", "UND_ERR_BODY_TIMEOUT"])
 const SHORT_CALL = Duration.seconds(30)
+/** Silence longer than this on the output stream (the node sends a keep-alive every 15 s) means the connection is dead. */
+const OUTPUT_IDLE = Duration.seconds(45)
 
-/** The error code of an undici failure, looking through `cause` chains (fetch-style wrapping). */
+/** The error code of a transport failure (`ECONNREFUSED`, `UND_ERR_SOCKET`, ...), looking through `cause` chains. */
 export const errorCode = (error: unknown): string | undefined => {
   for (let e: unknown = error, depth = 0; e !== undefined && e !== null && depth < 5; depth++) {
     if (typeof e === "object" && "code" in e && typeof e.code === "string") return e.code
@@ -100,7 +108,8 @@ export const errorCode = (error: unknown): string | undefined => {
 
 const describe = (error: unknown): string => {
   const code = errorCode(error)
-  const message = error instanceof Error ? error.message : String(error)
+  const inner = HttpClientError.isHttpClientError(error) && error.cause !== undefined ? error.cause : error
+  const message = inner instanceof Error ? inner.message : String(inner)
   return code !== undefined && !message.includes(code) ? `${code}: ${message}` : message
 }
 
@@ -113,217 +122,188 @@ export const retryAfterMs = (header: string | undefined, now = Date.now()): numb
   return Number.isNaN(at) ? 5_000 : Math.max(0, at - now)
 }
 
-interface Problem {
-  readonly type: string
-  readonly detail: string
-}
-
-const problemOf = (text: string, status: number): Problem => {
-  try {
-    const json: unknown = JSON.parse(text)
-    if (typeof json === "object" && json !== null) {
-      const o = json as Record<string, unknown>
-      return {
-        type: typeof o.type === "string" ? o.type : `http_${status}`,
-        detail: typeof o.detail === "string" ? o.detail : typeof o.title === "string" ? o.title : text.slice(0, 200)
-      }
-    }
-  } catch {
-    // not JSON: use the text
-  }
-  return { type: `http_${status}`, detail: text.slice(0, 200) }
-}
-
-const decodeResponse = Schema.decodeUnknownEither(RunJobResponse)
 const decodeOutputLine = Schema.decodeUnknown(Schema.parseJson(OutputLine))
-/** Silence longer than this on the output stream (the node sends a keep-alive every 15 s) means the connection is dead. */
-const OUTPUT_IDLE = Duration.seconds(45)
-const decodeStatus = Schema.decodeUnknownEither(JobRecord)
 
-interface Answer {
-  readonly status: number
-  readonly headers: Record<string, string | ReadonlyArray<string> | undefined>
-  readonly text: string
-}
+/** The node a call goes to, and the JSON body of `jobs:run` (the contract leaves the run payload to the handler). */
+class Call extends Context.Tag("cynode/WorkerClient/Call")<Call, {
+  readonly target: WorkerTarget
+  readonly json?: string
+}>() {}
 
-type CallError =
-  | { readonly _tag: "PreSend"; readonly reason: string }
-  | { readonly _tag: "Timeout"; readonly reason: string }
-  | { readonly _tag: "Lost"; readonly reason: string }
+/** Job ids come from our own store; the contract's path encoder checks them again before sending. */
+const asIdentifier = (jobId: string) => jobId as Identifier
 
-const headerValue = (h: string | ReadonlyArray<string> | undefined) => (typeof h === "string" ? h : h?.[0])
+class DeadlinePassed extends Data.TaggedError("DeadlinePassed")<{ readonly reason: string }> {}
 
-const parseJson = (text: string): { ok: true; value: unknown } | { ok: false } => {
-  try {
-    return { ok: true, value: JSON.parse(text) }
-  } catch {
-    return { ok: false }
-  }
+type Failure =
+  | OutgoingHttp.HttpProblem
+  | HttpClientError.HttpClientError
+  | ParseResult.ParseError
+  | DeadlinePassed
+
+const FAILURE_TAGS: ReadonlySet<string> = new Set(["HttpProblem", "RequestError", "ResponseError", "ParseError", "DeadlinePassed"])
+/**
+ * The contract's declared error types never reach the callers' handlers: `failOnProblem` turns every 4xx/5xx into an
+ * `HttpProblem` before the contract's decoders run, since workers answer errors as Problem Details.
+ */
+const isFailure = (e: { readonly _tag: string }): e is Failure => FAILURE_TAGS.has(e._tag)
+
+/** The body as the worker sent it, kept verbatim (the decoded value drops fields the schema does not name). */
+const rawBody = (response: HttpClientResponse.HttpClientResponse) =>
+  response.arrayBuffer.pipe(
+    Effect.map((buffer): unknown => JSON.parse(new TextDecoder().decode(buffer))),
+    Effect.orElseSucceed((): unknown => undefined)
+  )
+
+/** A transport failure: before the request left (pre-send), or after it may have reached the worker. */
+const transport = (error: HttpClientError.HttpClientError) => {
+  const code = errorCode(error)
+  return { preSend: code !== undefined && PRE_SEND_CODES.has(code), reason: describe(error) }
 }
 
 const make = Effect.gen(function*() {
-  // One connection pool for every node; closed with the layer.
-  const agent = yield* Effect.acquireRelease(
-    Effect.sync(() => new Undici.Agent({ keepAliveTimeout: 4_000, connectTimeout: 10_000 })),
-    (a) => Effect.promise(() => a.close()).pipe(Effect.timeout("5 seconds"), Effect.ignore)
-  )
-
-  const call = (
-    target: WorkerTarget,
-    method: "GET" | "POST",
-    path: string,
-    body: string | undefined,
-    timeout: Duration.Duration
-  ): Effect.Effect<Answer, CallError> => {
-    const ms = Duration.toMillis(timeout)
-    return Effect.tryPromise({
-      try: async (signal) => {
-        const res = await Undici.request(`${target.url}${path}`, {
-          method,
-          dispatcher: agent,
-          signal,
-          headersTimeout: ms,
-          bodyTimeout: ms,
-          headers: {
-            authorization: `Bearer ${Redacted.value(target.token)}`,
-            "x-request-id": randomUUID(),
-            ...(body !== undefined ? { "content-type": "application/json" } : {})
-          },
-          ...(body !== undefined ? { body } : {})
-        })
-        return { status: res.statusCode, headers: res.headers, text: await res.body.text() }
-      },
-      catch: (error): CallError => {
-        const code = errorCode(error)
-        if (code !== undefined && PRE_SEND_CODES.has(code)) return { _tag: "PreSend", reason: describe(error) }
-        if (code !== undefined && TIMEOUT_CODES.has(code)) return { _tag: "Timeout", reason: describe(error) }
-        return { _tag: "Lost", reason: describe(error) }
-      }
-    }).pipe(
-      // The hard stop, whatever undici does: the deadline is the deadline.
-      Effect.timeoutFail({ duration: timeout, onTimeout: (): CallError => ({ _tag: "Timeout", reason: "deadline passed" }) })
+  // Each request is addressed to the node named by `Call`, with that node's token and a fresh request id.
+  const perNode = OutgoingHttp.failOnProblem(yield* HttpClient.HttpClient).pipe(
+    HttpClient.mapRequestEffect((request) =>
+      Effect.map(Call, ({ json, target }) => {
+        const addressed = request.pipe(
+          // The contract stores `jobs:run`'s literal colon escaped for the router (`jobs::run`); HttpApiClient sends
+          // the path as stored, so it is unescaped here.
+          HttpClientRequest.setUrl(request.url.replaceAll("::", ":")),
+          HttpClientRequest.prependUrl(target.url),
+          HttpClientRequest.bearerToken(target.token),
+          HttpClientRequest.setHeader("x-request-id", randomUUID())
+        )
+        return json === undefined ? addressed : HttpClientRequest.bodyText(addressed, json, "application/json")
+      })
     )
-  }
+  )
+  const api = yield* HttpApiClient.makeWith(WorkerApi, { httpClient: perNode })
+
+  const toNode = (target: WorkerTarget, json?: string) =>
+    Effect.provideService(Call, json === undefined ? { target } : { target, json })
 
   const run: WorkerClientShape["run"] = (target, body, deadlineMs) =>
-    call(target, "POST", "/v1/worker/jobs:run", JSON.stringify(body), Duration.millis(Math.max(1, deadlineMs))).pipe(
-      Effect.map((answer): RunOutcome => {
-        const problem = () => problemOf(answer.text, answer.status)
-        switch (answer.status) {
-          case 200: {
-            const json = parseJson(answer.text)
-            if (!json.ok) return RunOutcome.Unknown({ reason: "the worker's 200 answer is not JSON" })
-            const decoded = decodeResponse(json.value)
-            if (decoded._tag === "Left") return RunOutcome.Unknown({ reason: "the worker's 200 answer is not a worker response" })
-            if (decoded.right.job_id !== body.job_id) {
-              return RunOutcome.Unknown({ reason: `the worker answered for job ${decoded.right.job_id}` })
-            }
-            return RunOutcome.Finished({ raw: json.value, response: decoded.right })
-          }
-          case 503:
-            return RunOutcome.NotSent({ reason: `worker unavailable (503): ${problem().detail}` })
-          case 429:
-            return RunOutcome.RateLimited({
-              retryAfterMs: retryAfterMs(headerValue(answer.headers["retry-after"])),
-              reason: `worker busy (429): ${problem().detail}`
-            })
-          case 401:
-            return RunOutcome.AuthRefused({ reason: problem().detail })
-          case 400:
-          case 403:
-          case 413:
-          case 422: {
-            const p = problem()
-            return RunOutcome.Rejected({ status: answer.status, problemType: p.type, detail: p.detail })
-          }
-          default:
-            return RunOutcome.Uncertain({ reason: `worker answered ${answer.status}: ${problem().detail}` })
-        }
+    api.jobs.run({ withResponse: true }).pipe(
+      Effect.flatMap(([response, answer]): Effect.Effect<RunOutcome> =>
+        response.job_id !== body.job_id
+          ? Effect.succeed(RunOutcome.Unknown({ reason: `the worker answered for job ${response.job_id}` }))
+          : Effect.map(rawBody(answer), (raw) => RunOutcome.Finished({ raw, response }))
+      ),
+      toNode(target, JSON.stringify(body)),
+      Effect.timeoutFail({
+        duration: Duration.millis(Math.max(1, deadlineMs)),
+        onTimeout: () => new DeadlinePassed({ reason: "deadline passed" })
       }),
       Effect.catchAll((e) =>
-        Effect.succeed(
-          e._tag === "PreSend"
-            ? RunOutcome.NotSent({ reason: `worker unreachable: ${e.reason}` })
-            : e._tag === "Timeout"
-            ? RunOutcome.Unknown({ reason: `no answer before the job's deadline (${e.reason})` })
-            : RunOutcome.Uncertain({ reason: `connection lost after sending: ${e.reason}` })
-        )
+        Effect.succeed(isFailure(e) ? runFailure(e) : RunOutcome.Uncertain({ reason: `unexpected ${e._tag}` }))
       ),
       Effect.withSpan("WorkerClient.run", { attributes: { node: target.nodeSlug, job_id: body.job_id } })
     )
 
   const status: WorkerClientShape["status"] = (target, jobId, leaseSeq) =>
-    call(
-      target,
-      "GET",
-      `/v1/worker/jobs/${encodeURIComponent(jobId)}${leaseSeq === undefined ? "" : `?lease_seq=${leaseSeq}`}`,
-      undefined,
-      SHORT_CALL
-    ).pipe(
-      Effect.map((answer): StatusOutcome => {
-        if (answer.status === 404) return StatusOutcome.NotFound()
-        if (answer.status !== 200) {
-          return StatusOutcome.Unreachable({ reason: `worker answered ${answer.status}: ${problemOf(answer.text, answer.status).detail}` })
+    api.jobs.status({ path: { job_id: asIdentifier(jobId) }, urlParams: leaseSeq === undefined ? {} : { lease_seq: leaseSeq }, withResponse: true }).pipe(
+      Effect.flatMap(([response, answer]): Effect.Effect<StatusOutcome> =>
+        response.status === "running"
+          ? Effect.succeed(StatusOutcome.Running())
+          : Effect.map(rawBody(answer), (raw) => StatusOutcome.Finished({ raw, response }))
+      ),
+      toNode(target),
+      Effect.timeoutFail({ duration: SHORT_CALL, onTimeout: () => new DeadlinePassed({ reason: "no answer within 30 s" }) }),
+      Effect.catchAll((e): Effect.Effect<StatusOutcome> => {
+        if (!isFailure(e)) return Effect.succeed(StatusOutcome.Unreachable({ reason: `unexpected ${e._tag}` }))
+        switch (e._tag) {
+          case "HttpProblem":
+            return Effect.succeed(
+              e.status === 404 ? StatusOutcome.NotFound() : StatusOutcome.Unreachable({ reason: `worker answered ${e.status}: ${e.detail}` })
+            )
+          case "ParseError":
+            return Effect.succeed(StatusOutcome.Unreachable({ reason: "the worker's job status is unreadable" }))
+          case "DeadlinePassed":
+            return Effect.succeed(StatusOutcome.Unreachable({ reason: e.reason }))
+          default:
+            return Effect.succeed(StatusOutcome.Unreachable({ reason: describe(e) }))
         }
-        const json = parseJson(answer.text)
-        const decoded = json.ok ? decodeStatus(json.value) : undefined
-        if (decoded === undefined || decoded._tag === "Left") {
-          return StatusOutcome.Unreachable({ reason: "the worker's job status is unreadable" })
-        }
-        return decoded.right.status === "running"
-          ? StatusOutcome.Running()
-          : StatusOutcome.Finished({ raw: json.ok ? json.value : undefined, response: decoded.right })
       }),
-      Effect.catchAll((e) => Effect.succeed(StatusOutcome.Unreachable({ reason: e.reason }))),
       Effect.withSpan("WorkerClient.status", { attributes: { node: target.nodeSlug, job_id: jobId } })
     )
 
   const cancel: WorkerClientShape["cancel"] = (target, jobId) =>
-    call(target, "POST", `/v1/worker/jobs/${encodeURIComponent(jobId)}/cancel`, undefined, SHORT_CALL).pipe(
-      Effect.map((answer) => answer.status === 204 || answer.status === 404),
-      Effect.catchAll(() => Effect.succeed(false)),
+    api.jobs.cancel({ path: { job_id: asIdentifier(jobId) } }).pipe(
+      Effect.as(true),
+      toNode(target),
+      Effect.timeout(SHORT_CALL),
+      // 404: the node holds nothing to stop.
+      Effect.catchAll((e) => Effect.succeed(e._tag === "HttpProblem" && e.status === 404)),
       Effect.withSpan("WorkerClient.cancel", { attributes: { node: target.nodeSlug, job_id: jobId } })
     )
 
+  // NDJSON arrives while the job runs, so this endpoint is read as a byte stream rather than through the contract's
+  // buffered client.
   const output: WorkerClientShape["output"] = (target, jobId, after) =>
-    Stream.unwrapScoped(
-      Effect.gen(function*() {
-        const response = yield* Effect.acquireRelease(
-          Effect.tryPromise({
-            try: (signal) =>
-              Undici.request(`${target.url}/v1/worker/jobs/${encodeURIComponent(jobId)}/output?after=${after}`, {
-                method: "GET",
-                dispatcher: agent,
-                signal,
-                headersTimeout: Duration.toMillis(SHORT_CALL),
-                bodyTimeout: Duration.toMillis(OUTPUT_IDLE),
-                headers: { authorization: `Bearer ${Redacted.value(target.token)}`, "x-request-id": randomUUID() }
-              }),
-            catch: (error) => new OutputUnavailable({ reason: describe(error), gone: false })
-          }),
-          (res) => Effect.sync(() => res.body.destroy())
+    Stream.unwrap(
+      perNode.get(`/v1/worker/jobs/${encodeURIComponent(jobId)}/output`, { urlParams: { after } }).pipe(
+        toNode(target),
+        Effect.timeoutFail({ duration: SHORT_CALL, onTimeout: () => new DeadlinePassed({ reason: "no answer within 30 s" }) }),
+        Effect.mapError((e) =>
+          e._tag === "HttpProblem"
+            ? new OutputUnavailable({ reason: `worker answered ${e.status}: ${e.detail}`, gone: e.status === 404 })
+            : new OutputUnavailable({ reason: e._tag === "DeadlinePassed" ? e.reason : describe(e), gone: false })
+        ),
+        Effect.map((response) =>
+          response.stream.pipe(
+            Stream.timeoutFail(() => new OutputUnavailable({ reason: "the output stream went silent", gone: false }), OUTPUT_IDLE),
+            Stream.mapError((e) => (e._tag === "OutputUnavailable" ? e : new OutputUnavailable({ reason: describe(e), gone: false }))),
+            Stream.decodeText(),
+            Stream.splitLines,
+            Stream.filter((line) => line !== ""),
+            Stream.mapEffect((line) =>
+              decodeOutputLine(line).pipe(
+                Effect.mapError(() => new OutputUnavailable({ reason: "the worker sent an unreadable output line", gone: false }))
+              )
+            ),
+            Stream.takeUntil((line) => "end" in line)
+          )
         )
-        if (response.statusCode !== 200) {
-          const text = yield* Effect.promise(() => response.body.text().catch(() => ""))
-          return yield* new OutputUnavailable({
-            reason: `worker answered ${response.statusCode}: ${problemOf(text, response.statusCode).detail}`,
-            gone: response.statusCode === 404
-          })
-        }
-        return Stream.fromAsyncIterable(response.body, (error) => new OutputUnavailable({ reason: describe(error), gone: false })).pipe(
-          Stream.map((chunk) => chunk as Uint8Array),
-          Stream.decodeText(),
-          Stream.splitLines,
-          Stream.filter((line) => line !== ""),
-          Stream.mapEffect((line) =>
-            decodeOutputLine(line).pipe(
-              Effect.mapError(() => new OutputUnavailable({ reason: "the worker sent an unreadable output line", gone: false }))
-            )
-          ),
-          Stream.takeUntil((line) => "end" in line)
-        )
-      })
+      )
     )
 
   return { run, status, cancel, output } satisfies WorkerClientShape
 })
+
+/** control-plane.md §9's failure table for `jobs:run`. */
+const runFailure = (e: Failure): RunOutcome => {
+  switch (e._tag) {
+    case "HttpProblem":
+      switch (e.status) {
+        case 503:
+          return RunOutcome.NotSent({ reason: `worker unavailable (503): ${e.detail}` })
+        case 429:
+          return RunOutcome.RateLimited({ retryAfterMs: retryAfterMs(e.retryAfter), reason: `worker busy (429): ${e.detail}` })
+        case 401:
+          return RunOutcome.AuthRefused({ reason: e.detail })
+        case 400:
+        case 403:
+        case 413:
+        case 422:
+          return RunOutcome.Rejected({ status: e.status, problemType: e.type, detail: e.detail })
+        default:
+          return RunOutcome.Uncertain({ reason: `worker answered ${e.status}: ${e.detail}` })
+      }
+    case "ParseError":
+      return RunOutcome.Unknown({ reason: "the worker's 200 answer is not a worker response" })
+    case "DeadlinePassed":
+      return RunOutcome.Unknown({ reason: `no answer before the job's deadline (${e.reason})` })
+    case "RequestError": {
+      const t = transport(e)
+      return t.preSend
+        ? RunOutcome.NotSent({ reason: `worker unreachable: ${t.reason}` })
+        : RunOutcome.Uncertain({ reason: `connection lost after sending: ${t.reason}` })
+    }
+    case "ResponseError":
+      // A status the contract does not name (1xx-3xx other than 200), or the body broke off: the job may run.
+      return e.response.status === 200
+        ? RunOutcome.Uncertain({ reason: `connection lost after sending: ${describe(e)}` })
+        : RunOutcome.Uncertain({ reason: `worker answered ${e.response.status}` })
+  }
+}
