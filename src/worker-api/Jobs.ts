@@ -1,3 +1,4 @@
+import { HttpClient } from "@effect/platform"
 import { Context, Deferred, Duration, Effect, FiberSet, Layer, Option, Schedule } from "effect"
 import { ContainerRuntime, type ContainerRuntimeShape } from "../../layers/ContainerRuntime.ts"
 import type { Identifier } from "../../schema/ids.ts"
@@ -161,6 +162,7 @@ const failedWith = (request: RunJobRequest, startedAt: string, line: string, cap
 export const make = Effect.gen(function*() {
   const settings = yield* WorkerSettingsTag
   const runtime = yield* ContainerRuntime
+  const httpClient = yield* HttpClient.HttpClient
   const state = yield* WorkerState
   const fibers = yield* FiberSet.make<RunJobResponse>()
   const active = new Map<string, ActiveJob>()
@@ -205,6 +207,7 @@ export const make = Effect.gen(function*() {
   const runInference = (request: RunJobRequest, job: InferenceJob, startedAt: string, stop: Deferred.Deferred<StopReason>) =>
     Effect.raceFirst(
       generate(settings.inferenceBaseUrl, job, Duration.seconds(settings.inferenceTimeoutSeconds)).pipe(
+        Effect.provideService(HttpClient.HttpClient, httpClient),
         Effect.map((text) =>
           finished(request, {
             status: "completed",

@@ -2,6 +2,7 @@ import { HttpServer } from "@effect/platform"
 import { Cause, Config, Data, Effect, Exit, Layer, Option, Redacted } from "effect"
 import { readFile } from "node:fs/promises"
 import { ContainerRuntime } from "../../layers/ContainerRuntime.ts"
+import * as HttpClientLayer from "../../layers/HttpClient.ts"
 import { runProgram } from "../../layers/Program.ts"
 import { fromEnv } from "./Settings.ts"
 import { layer as workerApi, WorkerState } from "./WorkerApi.ts"
@@ -39,7 +40,10 @@ const main = Effect.gen(function*() {
   const settings = yield* fromEnv
   const token = yield* readToken
   return yield* Layer.launch(
-    announce.pipe(Layer.provideMerge(workerApi({ token: { token }, settings })), Layer.provide(ContainerRuntime.Live))
+    announce.pipe(
+      Layer.provideMerge(workerApi({ token: { token }, settings })),
+      Layer.provide([ContainerRuntime.Live, HttpClientLayer.layer])
+    )
   )
 })
 

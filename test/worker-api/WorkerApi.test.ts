@@ -9,6 +9,7 @@ import { createServer, type Server } from "node:http"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { ContainerRuntime } from "../../layers/ContainerRuntime.ts"
+import * as HttpClientLayer from "../../layers/HttpClient.ts"
 import { writeRecord } from "../../src/worker-api/JobRecords.ts"
 import type { WorkerSettings } from "../../src/worker-api/Settings.ts"
 import { layer as workerApi, WorkerState } from "../../src/worker-api/WorkerApi.ts"
@@ -101,6 +102,7 @@ const startWorker = (
     const context = yield* Layer.build(
       workerApi({ token: { token: Redacted.make(TOKEN) }, settings }).pipe(
         Layer.provide(Layer.succeedContext(runtime)),
+        Layer.provide(HttpClientLayer.layer),
         Layer.provide(Logger.minimumLogLevel(LogLevel.Warning))
       )
     )
