@@ -1,7 +1,7 @@
 import { HttpApiClient, HttpClient, HttpClientError, HttpClientRequest, type HttpClientResponse } from "@effect/platform"
 import { Duration, Effect, ParseResult, Predicate, Redacted } from "effect"
 import { GatewayApi } from "../../api/gateway/GatewayApi.ts"
-import { failOnProblem, type HttpProblem, problemOf } from "../../layers/HttpClient.ts"
+import { failOnProblem, type HttpProblem } from "../../layers/HttpClient.ts"
 import { problemKinds } from "../../schema/problem.ts"
 import { ApiError, UnexpectedResponse, Unreachable } from "./CliError.ts"
 
@@ -20,7 +20,7 @@ export type GatewayClient = Effect.Effect.Success<ReturnType<typeof makeGatewayC
 
 type Token = Redacted.Redacted<string>
 
-export const reasonOf = (cause: unknown): string => {
+const reasonOf = (cause: unknown): string => {
   const nested = (cause as { cause?: { cause?: { code?: unknown; message?: unknown }; message?: unknown } }).cause
   const code = nested?.cause?.code ?? (nested as { code?: unknown } | undefined)?.code
   if (typeof code === "string") return code === "ECONNREFUSED" ? "connection refused (is it running?)" : code
@@ -29,7 +29,7 @@ export const reasonOf = (cause: unknown): string => {
 }
 
 /** A Problem Details answer as the CLI reports it (the gateway's title and detail, its field errors, Retry-After). */
-export const apiErrorOf = (problem: HttpProblem, url: string): ApiError => {
+const apiErrorOf = (problem: HttpProblem, url: string): ApiError => {
   const retryAfter = problem.retryAfter === undefined ? Number.NaN : Number(problem.retryAfter)
   const isProblem = problem.type !== `http_${problem.status}`
   return new ApiError({
@@ -42,22 +42,20 @@ export const apiErrorOf = (problem: HttpProblem, url: string): ApiError => {
   })
 }
 
-/** A non-2xx answer read off the platform client directly (the streaming and download routes). */
-export const failedAnswer = (response: HttpClientResponse.HttpClientResponse) =>
-  Effect.map(problemOf(response), (problem) => apiErrorOf(problem, response.request.url))
-
 /**
  * A request the contract refuses before it is sent: reported like the gateway's own 400 would be, so a bad
  * `--limit` reads the same whether the client or the server caught it.
  */
 const invalidRequest = (error: ParseResult.ParseError) => {
-  const errors = ParseResult.ArrayFormatter.formatErrorSync(error).map((issue) => ({
+  const all = ParseResult.ArrayFormatter.formatErrorSync(error).map((issue) => ({
     path: issue.path.map(String).join(".") || "(body)",
     message: issue.message
   }))
+  // An optional field's `undefined` alternative adds nothing to the reason its value was refused.
+  const errors = all.filter((e) => !(e.message.startsWith("Expected undefined") && all.some((o) => o !== e && o.path === e.path)))
   return new ApiError({
     status: 400,
-    title: "Bad Request",
+    title: problemKinds[400]!.title,
     detail: `invalid request: ${errors.map((e) => `${e.path}: ${e.message}`).join("; ")}`,
     errors
   })
