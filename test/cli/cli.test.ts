@@ -123,6 +123,10 @@ describe("cynode CLI against a real gateway", () => {
     const invalid = await cli(["task", "create", "--prompt", "hello", "--timeout", "5"])
     expect(invalid.code).toBe(4)
     expect(invalid.err).toMatch(/^error: Bad Request: /)
+    // Refused by the contract's schema before it is sent, and reported as the gateway's own 400 would be.
+    const tooMany = await cli(["task", "list", "--limit", "500"])
+    expect(tooMany.code).toBe(4)
+    expect(tooMany.err).toMatch(/^error: Bad Request: invalid request: limit: /)
     const missing = await cli(["task", "get", "no-such-task"])
     expect(missing.code).toBe(4)
     expect(missing.err).toMatch(/^error: Not Found: /)
