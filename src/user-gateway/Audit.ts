@@ -1,5 +1,5 @@
-import { SqlClient } from "@effect/sql"
-import { Context, Effect, Layer } from "effect"
+import { SqlClient, SqlSchema } from "@effect/sql"
+import { Context, Effect, Layer, Schema } from "effect"
 import { isIP } from "node:net"
 
 /** Auth events into `auth_audit_log` (user-gateway.md §3 "Audit"). Never fails a request; never carries secrets. */
@@ -25,6 +25,17 @@ export interface AuditEvent {
   readonly reason?: string | undefined
 }
 
+/** One `auth_audit_log` row's values; `ip` is null unless it parses as an address. */
+const AuditInsert = Schema.Struct({
+  event_type: Schema.String,
+  user_id: Schema.NullOr(Schema.String),
+  subject_handle: Schema.NullOr(Schema.String),
+  success: Schema.Boolean,
+  ip: Schema.NullOr(Schema.String),
+  user_agent: Schema.NullOr(Schema.String),
+  reason: Schema.NullOr(Schema.String)
+})
+
 export class Audit extends Context.Tag("cynode/user-gateway/Audit")<Audit, {
   readonly record: (event: AuditEvent) => Effect.Effect<void>
 }>() {
@@ -32,13 +43,25 @@ export class Audit extends Context.Tag("cynode/user-gateway/Audit")<Audit, {
     Audit,
     Effect.gen(function*() {
       const sql = yield* SqlClient.SqlClient
-      return {
-        record: (event) =>
+      const insert = SqlSchema.void({
+        Request: AuditInsert,
+        execute: (row) =>
           sql`
             INSERT INTO auth_audit_log (event_type, user_id, subject_handle, success, ip_address, user_agent, reason)
-            VALUES (${event.event_type}, ${event.user_id ?? null}, ${event.subject_handle?.slice(0, 128) ?? null},
-              ${event.success}, ${event.ip !== undefined && isIP(event.ip) !== 0 ? event.ip : null}::inet,
-              ${event.user_agent ?? null}, ${event.reason ?? null})`.pipe(
+            VALUES (${row.event_type}, ${row.user_id}, ${row.subject_handle}, ${row.success}, ${row.ip}::inet,
+              ${row.user_agent}, ${row.reason})`
+      })
+      return {
+        record: (event) =>
+          insert({
+            event_type: event.event_type,
+            user_id: event.user_id ?? null,
+            subject_handle: event.subject_handle?.slice(0, 128) ?? null,
+            success: event.success,
+            ip: event.ip !== undefined && isIP(event.ip) !== 0 ? event.ip : null,
+            user_agent: event.user_agent ?? null,
+            reason: event.reason ?? null
+          }).pipe(
             Effect.zipRight(
               Effect.logInfo("auth event").pipe(
                 Effect.annotateLogs({ event_type: event.event_type, success: event.success, reason: event.reason ?? "" })

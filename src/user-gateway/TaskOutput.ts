@@ -1,6 +1,6 @@
-import { SqlClient } from "@effect/sql"
+import { SqlClient, SqlSchema } from "@effect/sql"
 import { PgClient } from "@effect/sql-pg"
-import { Chunk, Context, Duration, Effect, Layer, Option, PubSub, Queue, Schedule, Stream } from "effect"
+import { Chunk, Context, Duration, Effect, Layer, Option, PubSub, Queue, Schedule, Schema, Stream } from "effect"
 import type { LogEndData } from "../../schema/task.ts"
 import { TASKS_CHANNEL } from "./TaskCompletions.ts"
 import { toApiStatus } from "./TasksRepo.ts"
@@ -23,6 +23,19 @@ export type OutputEvent =
   | { readonly _tag: "End"; readonly end: LogEndData }
   | { readonly _tag: "KeepAlive" }
 
+/** A stored output row; `id` is a bigserial, read as text. */
+const OutputRow = Schema.Struct({
+  id: Schema.String,
+  stream: Schema.Literal("stdout", "stderr"),
+  data: Schema.String
+}).annotations({ identifier: "OutputRow" })
+
+const EndingRow = Schema.Struct({
+  status: Schema.String,
+  closed: Schema.Boolean,
+  exit_code: Schema.NullOr(Schema.Number)
+}).annotations({ identifier: "EndingRow" })
+
 export class TaskOutput extends Context.Tag("cynode/user-gateway/TaskOutput")<TaskOutput, {
   /** Events after `after` (0: from the start), live, until the task's end. */
   readonly follow: (taskId: string, after: number) => Stream.Stream<OutputEvent, unknown>
@@ -42,24 +55,39 @@ export class TaskOutput extends Context.Tag("cynode/user-gateway/TaskOutput")<Ta
         )
       }
 
+      const outputAfter = SqlSchema.findAll({
+        Request: Schema.Struct({ taskId: Schema.String, after: Schema.Number }),
+        Result: OutputRow,
+        execute: ({ after, taskId }) =>
+          sql`
+            SELECT id::text AS id, stream, data FROM task_output
+            WHERE task_id = ${taskId} AND id > ${after} ORDER BY id LIMIT ${PAGE}`
+      })
+
       const rowsAfter = (taskId: string, after: number) =>
-        sql<{ readonly id: string; readonly stream: "stdout" | "stderr"; readonly data: string }>`
-          SELECT id::text AS id, stream, data FROM task_output
-          WHERE task_id = ${taskId} AND id > ${after} ORDER BY id LIMIT ${PAGE}`.pipe(
+        outputAfter({ taskId, after }).pipe(
           Effect.map((rows) => rows.map((r): OutputEvent => ({ _tag: "Output", id: Number(r.id), stream: r.stream, text: r.data })))
         )
 
+      const endingOf = SqlSchema.findOne({
+        Request: Schema.String,
+        Result: EndingRow,
+        execute: (taskId) =>
+          sql`
+            SELECT t.status, t.closed,
+              (SELECT CASE WHEN jsonb_typeof(j.result->'exit_code') = 'number' THEN (j.result->>'exit_code')::int END
+               FROM jobs j WHERE j.task_id = t.id ORDER BY j.created_at DESC LIMIT 1) AS exit_code
+            FROM tasks t WHERE t.id = ${taskId}`
+      })
+
+      /** A vanished task ends as `canceled`. */
       const ending = (taskId: string) =>
-        sql<{ readonly status: string; readonly closed: boolean; readonly exit_code: number | null }>`
-          SELECT t.status, t.closed,
-            (SELECT CASE WHEN jsonb_typeof(j.result->'exit_code') = 'number' THEN (j.result->>'exit_code')::int END
-             FROM jobs j WHERE j.task_id = t.id ORDER BY j.created_at DESC LIMIT 1) AS exit_code
-          FROM tasks t WHERE t.id = ${taskId}`.pipe(
-          Effect.map(([row]) =>
-            row === undefined || row.closed
-              ? Option.some<LogEndData>({ status: row === undefined ? "canceled" : toApiStatus(row.status), exit_code: row?.exit_code ?? null })
-              : Option.none()
-          )
+        endingOf(taskId).pipe(
+          Effect.map(Option.match({
+            onNone: () => Option.some<LogEndData>({ status: "canceled", exit_code: null }),
+            onSome: (row) =>
+              row.closed ? Option.some<LogEndData>({ status: toApiStatus(row.status), exit_code: row.exit_code }) : Option.none()
+          }))
         )
 
       const follow = (taskId: string, after: number) =>

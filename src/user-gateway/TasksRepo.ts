@@ -1,39 +1,47 @@
-import { SqlClient } from "@effect/sql"
-import { Context, Data, Effect, Layer } from "effect"
-import type { JobPayload, JobStatus } from "../../schema/job.ts"
+import { SqlClient, SqlSchema } from "@effect/sql"
+import { Context, Data, Effect, Layer, Option, Schema } from "effect"
+import { type JobPayload, JobStatus } from "../../schema/job.ts"
 import type { TaskStatus } from "../../schema/task.ts"
 import { autoTaskName, firstFreeName } from "./TaskNames.ts"
 
 /** Tasks and their jobs (user-gateway.md §4–§6). The database says `pending` where the API says `queued`. */
 
-export interface TaskRow {
-  readonly id: string
-  readonly created_by: string
-  readonly status: string
-  readonly closed: boolean
-  readonly prompt: string
-  readonly summary: string
-  readonly metadata: { readonly attachments?: ReadonlyArray<string> } | null
-  readonly created_at: Date
-  readonly updated_at: Date
-}
+/** Rows as the pg driver returns them: uuid as string, timestamptz as Date, jsonb parsed, bigint as string. */
+export const TaskRow = Schema.Struct({
+  id: Schema.String,
+  created_by: Schema.String,
+  status: Schema.String,
+  closed: Schema.Boolean,
+  prompt: Schema.String,
+  summary: Schema.String,
+  metadata: Schema.NullOr(Schema.Struct({ attachments: Schema.optionalWith(Schema.Array(Schema.String), { exact: true }) })),
+  created_at: Schema.DateFromSelf,
+  updated_at: Schema.DateFromSelf
+}).annotations({ identifier: "TaskRow" })
+export type TaskRow = typeof TaskRow.Type
 
-export interface JobRow {
-  readonly id: string
-  readonly status: JobStatus
-  readonly result: unknown
-  readonly started_at: Date | null
-  readonly ended_at: Date | null
-}
+export const JobRow = Schema.Struct({
+  id: Schema.String,
+  status: JobStatus,
+  result: Schema.Unknown,
+  started_at: Schema.NullOr(Schema.DateFromSelf),
+  ended_at: Schema.NullOr(Schema.DateFromSelf)
+}).annotations({ identifier: "JobRow" })
+export type JobRow = typeof JobRow.Type
 
-export interface ArtifactRow {
-  readonly path: string
-  readonly size_bytes: string | number
-  readonly content_type: string
-  readonly sha256: string
-  readonly storage_key: string
-  readonly created_at: Date
-}
+export const ArtifactRow = Schema.Struct({
+  path: Schema.String,
+  size_bytes: Schema.Union(Schema.String, Schema.Number),
+  content_type: Schema.String,
+  sha256: Schema.String,
+  storage_key: Schema.String,
+  created_at: Schema.DateFromSelf
+}).annotations({ identifier: "ArtifactRow" })
+export type ArtifactRow = typeof ArtifactRow.Type
+
+const TaskState = Schema.Struct({ status: Schema.String, closed: Schema.Boolean }).annotations({ identifier: "TaskState" })
+const TaskId = Schema.String
+const OwnName = Schema.Struct({ userId: Schema.String, name: Schema.String })
 
 export interface NewTask {
   readonly userId: string
@@ -61,19 +69,48 @@ export const makeTasksRepo = Effect.gen(function*() {
   const sql = yield* SqlClient.SqlClient
   const taskColumns = sql`id, created_by, status, closed, prompt, summary, metadata, created_at, updated_at`
 
-  const takenNames = (userId: string, base: string) =>
-    sql<{ readonly summary: string }>`
-      SELECT summary FROM tasks
-      WHERE created_by = ${userId} AND (summary = ${base} OR left(summary, ${base.length + 1}) = ${`${base}-`})`.pipe(
-      Effect.map((rows) => new Set(rows.map((r) => r.summary)))
-    )
+  const takenNames = SqlSchema.findAll({
+    Request: Schema.Struct({ userId: Schema.String, base: Schema.String }),
+    Result: Schema.Struct({ summary: Schema.String }),
+    execute: ({ base, userId }) =>
+      sql`
+        SELECT summary FROM tasks
+        WHERE created_by = ${userId} AND (summary = ${base} OR left(summary, ${base.length + 1}) = ${`${base}-`})`
+  })
+
+  const taskCount = SqlSchema.single({
+    Request: Schema.String,
+    Result: Schema.Struct({ n: Schema.Number }),
+    execute: (userId) => sql`SELECT count(*)::int AS n FROM tasks WHERE created_by = ${userId}`
+  })
 
   const baseName = (task: NewTask) =>
     task.name !== undefined
       ? Effect.succeed(task.name)
-      : sql<{ readonly n: number }>`SELECT count(*)::int AS n FROM tasks WHERE created_by = ${task.userId}`.pipe(
-        Effect.map((rows) => autoTaskName((rows[0]?.n ?? 0) + 1))
-      )
+      : taskCount(task.userId).pipe(Effect.map(({ n }) => autoTaskName(n + 1)))
+
+  const insertTask = SqlSchema.findOne({
+    Request: Schema.Struct({
+      userId: Schema.String,
+      projectId: Schema.NullOr(Schema.String),
+      prompt: Schema.String,
+      name: Schema.String,
+      metadata: Schema.String
+    }),
+    Result: TaskRow,
+    execute: (t) =>
+      sql`
+        INSERT INTO tasks (created_by, project_id, status, closed, prompt, summary, metadata)
+        VALUES (${t.userId}, ${t.projectId}, 'pending', false, ${t.prompt}, ${t.name}, ${t.metadata}::jsonb)
+        ON CONFLICT (created_by, summary) DO NOTHING
+        RETURNING ${taskColumns}`
+  })
+
+  const insertJob = SqlSchema.void({
+    Request: Schema.Struct({ taskId: Schema.String, payload: Schema.String }),
+    execute: ({ payload, taskId }) =>
+      sql`INSERT INTO jobs (task_id, status, payload) VALUES (${taskId}, 'queued', ${payload}::jsonb)`
+  })
 
   /** The task (`pending`) and exactly one `queued` job, in one transaction; the jobs trigger wakes the dispatcher. */
   const create = (task: NewTask) =>
@@ -82,59 +119,94 @@ export const makeTasksRepo = Effect.gen(function*() {
         yield* sql`SELECT pg_advisory_xact_lock(${NAME_LOCK_SPACE}, hashtext(${task.userId}))`
         const base = yield* baseName(task)
         for (let attempt = 0; attempt < NAME_ATTEMPTS; attempt++) {
-          const name = firstFreeName(base, yield* takenNames(task.userId, base))
-          const [row] = yield* sql<TaskRow>`
-            INSERT INTO tasks (created_by, project_id, status, closed, prompt, summary, metadata)
-            VALUES (${task.userId}, ${task.projectId ?? null}, 'pending', false, ${task.prompt}, ${name},
-              ${JSON.stringify(task.metadata)}::jsonb)
-            ON CONFLICT (created_by, summary) DO NOTHING
-            RETURNING ${taskColumns}`
-          if (row === undefined) continue
-          yield* sql`
-            INSERT INTO jobs (task_id, status, payload)
-            VALUES (${row.id}, 'queued', ${JSON.stringify(task.payload)}::jsonb)`
-          return row
+          const taken = yield* takenNames({ userId: task.userId, base })
+          const name = firstFreeName(base, new Set(taken.map((r) => r.summary)))
+          const row = yield* insertTask({
+            userId: task.userId,
+            projectId: task.projectId ?? null,
+            prompt: task.prompt,
+            name,
+            metadata: JSON.stringify(task.metadata)
+          })
+          if (Option.isNone(row)) continue
+          yield* insertJob({ taskId: row.value.id, payload: JSON.stringify(task.payload) })
+          return row.value
         }
         return yield* Effect.dieMessage(`no free task name for ${base} after ${NAME_ATTEMPTS} attempts`)
       })
     ).pipe(Effect.orDie, Effect.withSpan("TasksRepo.create"))
 
+  const ownTasks = SqlSchema.findAll({
+    Request: Schema.Struct({
+      userId: Schema.String,
+      status: Schema.UndefinedOr(Schema.String),
+      limit: Schema.Number,
+      offset: Schema.Number
+    }),
+    Result: TaskRow,
+    execute: ({ limit, offset, status, userId }) =>
+      sql`
+        SELECT ${taskColumns} FROM tasks
+        WHERE ${sql.and([sql`created_by = ${userId}`, ...(status !== undefined ? [sql`status = ${status}`] : [])])}
+        ORDER BY created_at DESC, id DESC
+        LIMIT ${limit} OFFSET ${offset}`
+  })
+
   /** The caller's own tasks, newest first, filtered in SQL before paging; one extra row says whether more exist. */
   const listOwn = (userId: string, status: TaskStatus | undefined, limit: number, offset: number) =>
-    sql<TaskRow>`
-      SELECT ${taskColumns} FROM tasks
-      WHERE ${sql.and([
-      sql`created_by = ${userId}`,
-      ...(status !== undefined ? [sql`status = ${toStoredStatus(status)}`] : [])
-    ])}
-      ORDER BY created_at DESC, id DESC
-      LIMIT ${limit + 1} OFFSET ${offset}`.pipe(
+    ownTasks({
+      userId,
+      status: status !== undefined ? toStoredStatus(status) : undefined,
+      limit: limit + 1,
+      offset
+    }).pipe(
       Effect.map((rows) => ({ tasks: rows.slice(0, limit), more: rows.length > limit })),
       Effect.orDie,
       Effect.withSpan("TasksRepo.listOwn")
     )
 
+  const taskById = SqlSchema.findOne({
+    Request: TaskId,
+    Result: TaskRow,
+    execute: (id) => sql`SELECT ${taskColumns} FROM tasks WHERE id = ${id}`
+  })
+
   const findById = (id: string) =>
-    sql<TaskRow>`SELECT ${taskColumns} FROM tasks WHERE id = ${id}`.pipe(
-      Effect.map((rows) => rows[0]),
-      Effect.orDie,
-      Effect.withSpan("TasksRepo.findById")
-    )
+    taskById(id).pipe(Effect.map(Option.getOrUndefined), Effect.orDie, Effect.withSpan("TasksRepo.findById"))
+
+  const taskByName = SqlSchema.findOne({
+    Request: OwnName,
+    Result: TaskRow,
+    execute: ({ name, userId }) =>
+      sql`
+        SELECT ${taskColumns} FROM tasks WHERE created_by = ${userId} AND summary = ${name}
+        ORDER BY created_at DESC LIMIT 1`
+  })
 
   const findOwnByName = (userId: string, name: string) =>
-    sql<TaskRow>`
-      SELECT ${taskColumns} FROM tasks WHERE created_by = ${userId} AND summary = ${name}
-      ORDER BY created_at DESC LIMIT 1`.pipe(
-      Effect.map((rows) => rows[0]),
+    taskByName({ userId, name }).pipe(
+      Effect.map(Option.getOrUndefined),
       Effect.orDie,
       Effect.withSpan("TasksRepo.findOwnByName")
     )
 
+  const jobsOfTask = SqlSchema.findAll({
+    Request: TaskId,
+    Result: JobRow,
+    execute: (taskId) =>
+      sql`
+        SELECT id, status, result, started_at, ended_at FROM jobs WHERE task_id = ${taskId}
+        ORDER BY created_at, id`
+  })
+
   /** Jobs oldest first. */
-  const jobsOf = (taskId: string) =>
-    sql<JobRow>`
-      SELECT id, status, result, started_at, ended_at FROM jobs WHERE task_id = ${taskId}
-      ORDER BY created_at, id`.pipe(Effect.orDie, Effect.withSpan("TasksRepo.jobsOf"))
+  const jobsOf = (taskId: string) => jobsOfTask(taskId).pipe(Effect.orDie, Effect.withSpan("TasksRepo.jobsOf"))
+
+  const lockedTask = SqlSchema.single({
+    Request: TaskId,
+    Result: TaskState,
+    execute: (id) => sql`SELECT status, closed FROM tasks WHERE id = ${id} FOR NO KEY UPDATE`
+  })
 
   /**
    * The task and its unfinished jobs become `canceled` (the jobs trigger tells the dispatcher, which stops a running
@@ -146,28 +218,49 @@ export const makeTasksRepo = Effect.gen(function*() {
     sql.withTransaction(
       Effect.gen(function*() {
         yield* sql`SELECT id FROM jobs WHERE task_id = ${taskId} ORDER BY id FOR UPDATE`
-        const [task] = yield* sql<{ readonly status: string; readonly closed: boolean }>`
-          SELECT status, closed FROM tasks WHERE id = ${taskId} FOR NO KEY UPDATE`
-        if (task === undefined) return yield* Effect.dieMessage(`task ${taskId} vanished while canceling`)
+        const task = yield* lockedTask(taskId).pipe(
+          Effect.catchTag("NoSuchElementException", () => Effect.dieMessage(`task ${taskId} vanished while canceling`))
+        )
         if (task.closed) return yield* Effect.fail(new TaskAlreadyClosed({ status: toApiStatus(task.status) }))
         yield* sql`UPDATE tasks SET status = 'canceled', closed = true WHERE id = ${taskId}`
         yield* sql`
           UPDATE jobs SET status = 'canceled', ended_at = CASE WHEN status = 'queued' THEN now() ELSE ended_at END
           WHERE task_id = ${taskId} AND status IN ('queued', 'running')`
       })
-    ).pipe(Effect.catchTag("SqlError", Effect.die), Effect.withSpan("TasksRepo.cancel"))
+    ).pipe(
+      Effect.catchTags({ SqlError: Effect.die, ParseError: Effect.die }),
+      Effect.withSpan("TasksRepo.cancel")
+    )
 
-  const artifactsOf = (taskId: string) =>
-    sql<ArtifactRow>`
-      SELECT path, size_bytes, content_type, sha256, storage_key, created_at FROM task_artifacts
-      WHERE task_id = ${taskId} ORDER BY path`.pipe(Effect.orDie)
+  const artifactsOf = SqlSchema.findAll({
+    Request: TaskId,
+    Result: ArtifactRow,
+    execute: (taskId) =>
+      sql`
+        SELECT path, size_bytes, content_type, sha256, storage_key, created_at FROM task_artifacts
+        WHERE task_id = ${taskId} ORDER BY path`
+  })
 
-  const artifactOf = (taskId: string, path: string) =>
-    sql<ArtifactRow>`
-      SELECT path, size_bytes, content_type, sha256, storage_key, created_at FROM task_artifacts
-      WHERE task_id = ${taskId} AND path = ${path}`.pipe(Effect.map((rows) => rows[0]), Effect.orDie)
+  const artifactAt = SqlSchema.findOne({
+    Request: Schema.Struct({ taskId: Schema.String, path: Schema.String }),
+    Result: ArtifactRow,
+    execute: ({ path, taskId }) =>
+      sql`
+        SELECT path, size_bytes, content_type, sha256, storage_key, created_at FROM task_artifacts
+        WHERE task_id = ${taskId} AND path = ${path}`
+  })
 
-  return { create, listOwn, findById, findOwnByName, jobsOf, cancel, artifactsOf, artifactOf } as const
+  return {
+    create,
+    listOwn,
+    findById,
+    findOwnByName,
+    jobsOf,
+    cancel,
+    artifactsOf: (taskId: string) => artifactsOf(taskId).pipe(Effect.orDie),
+    artifactOf: (taskId: string, path: string) =>
+      artifactAt({ taskId, path }).pipe(Effect.map(Option.getOrUndefined), Effect.orDie)
+  } as const
 })
 
 export class TasksRepo extends Context.Tag("cynode/user-gateway/TasksRepo")<

@@ -1,20 +1,25 @@
-import { SqlClient, SqlError } from "@effect/sql"
-import { Context, Data, Effect, Layer } from "effect"
+import { SqlClient, SqlError, SqlSchema } from "@effect/sql"
+import { Context, Data, Effect, Layer, Option, Schema } from "effect"
 import { HASH_ALG } from "../../layers/Passwords.ts"
 
 /** Users and their password credentials (user-gateway.md §3, §6). */
 
-export interface UserRow {
-  readonly id: string
-  readonly handle: string
-  readonly email: string | null
-  readonly is_active: boolean
-}
+export const UserRow = Schema.Struct({
+  id: Schema.String,
+  handle: Schema.String,
+  email: Schema.NullOr(Schema.String),
+  is_active: Schema.Boolean
+}).annotations({ identifier: "UserRow" })
+export type UserRow = typeof UserRow.Type
 
-export interface LoginRow extends UserRow {
-  /** The PHC string, when the user has a password credential. */
-  readonly password_hash: Uint8Array | null
-}
+export const LoginRow = Schema.Struct({
+  ...UserRow.fields,
+  /** The PHC string (bytea, a Buffer from the driver), when the user has a password credential. */
+  password_hash: Schema.NullOr(Schema.Uint8ArrayFromSelf)
+}).annotations({ identifier: "LoginRow" })
+export type LoginRow = typeof LoginRow.Type
+
+const IdRow = Schema.Struct({ id: Schema.String })
 
 export class HandleTaken extends Data.TaggedError("HandleTaken")<{ readonly handle: string }> {}
 
@@ -27,57 +32,88 @@ const isUniqueViolation = (error: SqlError.SqlError) =>
 export const makeUsersRepo = Effect.gen(function*() {
   const sql = yield* SqlClient.SqlClient
 
+  const loginByHandle = SqlSchema.findOne({
+    Request: Schema.String,
+    Result: LoginRow,
+    execute: (handle) =>
+      sql`
+        SELECT u.id, u.handle, u.email, u.is_active, c.password_hash
+        FROM users u LEFT JOIN password_credentials c ON c.user_id = u.id
+        WHERE u.handle = ${handle}`
+  })
+
   const findForLogin = (handle: string) =>
-    sql<LoginRow>`
-      SELECT u.id, u.handle, u.email, u.is_active, c.password_hash
-      FROM users u LEFT JOIN password_credentials c ON c.user_id = u.id
-      WHERE u.handle = ${handle}`.pipe(
-      Effect.map((rows) => rows[0]),
+    loginByHandle(handle).pipe(
+      Effect.map(Option.getOrUndefined),
       Effect.orDie,
       Effect.withSpan("UsersRepo.findForLogin")
     )
 
+  const userById = SqlSchema.findOne({
+    Request: Schema.String,
+    Result: UserRow,
+    execute: (id) => sql`SELECT id, handle, email, is_active FROM users WHERE id = ${id}`
+  })
+
   const findById = (id: string) =>
-    sql<UserRow>`SELECT id, handle, email, is_active FROM users WHERE id = ${id}`.pipe(
-      Effect.map((rows) => rows[0]),
-      Effect.orDie,
-      Effect.withSpan("UsersRepo.findById")
-    )
+    userById(id).pipe(Effect.map(Option.getOrUndefined), Effect.orDie, Effect.withSpan("UsersRepo.findById"))
+
+  const insertUser = SqlSchema.single({
+    Request: Schema.String,
+    Result: UserRow,
+    execute: (handle) =>
+      sql`
+        INSERT INTO users (handle, is_active) VALUES (${handle}, true)
+        RETURNING id, handle, email, is_active`
+  })
+
+  const insertCredential = SqlSchema.void({
+    Request: Schema.Struct({ userId: Schema.String, phc: Schema.Uint8ArrayFromSelf }),
+    execute: ({ phc, userId }) =>
+      sql`
+        INSERT INTO password_credentials (user_id, password_hash, hash_alg)
+        VALUES (${userId}, ${phc}, ${HASH_ALG})`
+  })
 
   /** A new active user and its Argon2id credential, in one transaction. */
   const create = (handle: string, phc: string) =>
     sql.withTransaction(
       Effect.gen(function*() {
-        const [user] = yield* sql<UserRow>`
-          INSERT INTO users (handle, is_active) VALUES (${handle}, true)
-          RETURNING id, handle, email, is_active`
-        if (user === undefined) return yield* Effect.dieMessage("INSERT INTO users returned no row")
-        yield* sql`
-          INSERT INTO password_credentials (user_id, password_hash, hash_alg)
-          VALUES (${user.id}, ${Buffer.from(phc, "utf8")}, ${HASH_ALG})`
+        const user = yield* insertUser(handle)
+        yield* insertCredential({ userId: user.id, phc: Buffer.from(phc, "utf8") })
         return user
       })
     ).pipe(
       Effect.catchAll((error) =>
-        isUniqueViolation(error) ? Effect.fail(new HandleTaken({ handle })) : Effect.die(error)
+        error._tag === "SqlError" && isUniqueViolation(error)
+          ? Effect.fail(new HandleTaken({ handle }))
+          : Effect.die(error)
       ),
       Effect.withSpan("UsersRepo.create")
     )
 
+  const setActiveReturning = SqlSchema.findAll({
+    Request: Schema.Struct({ id: Schema.String, active: Schema.Boolean }),
+    Result: IdRow,
+    execute: ({ active, id }) => sql`UPDATE users SET is_active = ${active} WHERE id = ${id} RETURNING id`
+  })
+
   /** Sets `is_active`; false when there is no such user. */
   const setActive = (id: string, active: boolean) =>
-    sql<{ readonly id: string }>`UPDATE users SET is_active = ${active} WHERE id = ${id} RETURNING id`.pipe(
+    setActiveReturning({ id, active }).pipe(
       Effect.map((rows) => rows.length > 0),
       Effect.orDie,
       Effect.withSpan("UsersRepo.setActive")
     )
 
+  const usersByHandle = SqlSchema.findAll({
+    Request: Schema.Number,
+    Result: UserRow,
+    execute: (limit) => sql`SELECT id, handle, email, is_active FROM users ORDER BY handle LIMIT ${limit}`
+  })
+
   /** Every account by handle, for the admin's user list (a few hundred at most in practice; capped). */
-  const list = (limit: number) =>
-    sql<UserRow>`SELECT id, handle, email, is_active FROM users ORDER BY handle LIMIT ${limit}`.pipe(
-      Effect.orDie,
-      Effect.withSpan("UsersRepo.list")
-    )
+  const list = (limit: number) => usersByHandle(limit).pipe(Effect.orDie, Effect.withSpan("UsersRepo.list"))
 
   return { findForLogin, findById, create, setActive, list } as const
 })
