@@ -40,7 +40,7 @@ interface NodeRow {
   readonly dispatchable: boolean
 }
 
-/** The node row, with the dispatchable condition of layers/Readiness.ts (control-plane.md §8). */
+/** The node row, with the dispatchable condition of src/control-plane/Dispatchable.ts (control-plane.md §8). */
 const nodeRow = async (stack: NodeStartupStack, slug: string): Promise<NodeRow | undefined> => {
   const rows = await stack.controlPlane.query<NodeRow>(
     `SELECT n.id::text AS id, n.created_at, n.issued_config_version, n.config_version, n.config_ack_status,

@@ -1,6 +1,6 @@
 import { PgClient } from "@effect/sql-pg"
 import { Cause, Deferred, Duration, Effect, Fiber, Layer, Ref, Schedule, Stream } from "effect"
-import { Readiness } from "../../layers/Readiness.ts"
+import { Readiness } from "./Readiness.ts"
 import { DispatchSettings, jobDeadlineMs } from "./DispatchSettings.ts"
 import { DispatchWakeup } from "./DispatchWakeup.ts"
 import { failure, JobsRepo, runBody, type ClaimedJob, type NodeTarget } from "./JobsRepo.ts"

@@ -1,9 +1,9 @@
 import { HttpApiBuilder } from "@effect/platform"
 import { Effect } from "effect"
-import { Readiness } from "../../layers/Readiness.ts"
+import { Readiness } from "./Readiness.ts"
 import { ControlPlaneApi } from "../../api/control-plane.ts"
 
-/** `/healthz` (the process answers) and `/readyz` (layers/Readiness.ts: database, migrations, an inference path). */
+/** `/healthz` (the process answers) and `/readyz` (Readiness.ts: database, migrations, an inference path). */
 export const HealthHttpLive = HttpApiBuilder.group(ControlPlaneApi, "health", (handlers) =>
   Effect.gen(function*() {
     const readiness = yield* Readiness

@@ -1,6 +1,6 @@
 import { SqlClient } from "@effect/sql"
 import { Context, Effect, Either, Layer, Option, ParseResult, type Redacted, Schema } from "effect"
-import { dispatchableCondition, inferencePathCondition } from "../../layers/Readiness.ts"
+import { dispatchableCondition, inferencePathCondition } from "./Dispatchable.ts"
 import { type CompletedPayload, isInferenceJob, JobPayload } from "../../schema/job.ts"
 import type { WorkerTarget } from "./WorkerClient.ts"
 import { WorkerTokens } from "./WorkerTokens.ts"

@@ -1,6 +1,7 @@
 import { SqlClient } from "@effect/sql"
 import { Effect, Option, type Redacted } from "effect"
-import { dispatchableCondition, Readiness, type DispatchableNode } from "../../layers/Readiness.ts"
+import { dispatchableCondition, type DispatchableNode } from "./Dispatchable.ts"
+import { Readiness } from "./Readiness.ts"
 import type { NodeConfigAck } from "../../schema/node.ts"
 import { WorkerTokens } from "./WorkerTokens.ts"
 

@@ -1,9 +1,10 @@
 import { HttpApiBuilder } from "@effect/platform"
 import { Effect } from "effect"
-import { Readiness } from "../../layers/Readiness.ts"
+// The gateway reads the cluster state the control plane defines.
+import { Readiness } from "../control-plane/Readiness.ts"
 import { GatewayApi } from "../../api/gateway/GatewayApi.ts"
 
-/** `/healthz` answers while the process serves; `/readyz` uses the one readiness definition (layers/Readiness.ts). */
+/** `/healthz` answers while the process serves; `/readyz` uses the one readiness definition (src/control-plane/Readiness.ts). */
 export const HealthHttpLive = HttpApiBuilder.group(GatewayApi, "health", (handlers) =>
   handlers
     .handle("healthz", () => Effect.succeed("ok"))

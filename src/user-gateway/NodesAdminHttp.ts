@@ -1,6 +1,7 @@
 import { HttpApiBuilder } from "@effect/platform"
 import { Effect, Option } from "effect"
-import { NodeAdmin } from "../../layers/NodeAdmin.ts"
+// The gateway reads and changes the cluster state the control plane defines.
+import { NodeAdmin } from "../control-plane/NodeAdmin.ts"
 import { Conflict, NotFound } from "../../schema/problem.ts"
 import { requireAdmin } from "./Authentication.ts"
 import { GatewayApi } from "../../api/gateway/GatewayApi.ts"

@@ -6,7 +6,7 @@ import { DispatchWakeup } from "../../src/control-plane/DispatchWakeup.ts"
 import { JobsRepo, makeJobsRepo } from "../../src/control-plane/JobsRepo.ts"
 import { WorkerClient } from "../../src/control-plane/WorkerClient.ts"
 import { WorkerTokens } from "../../src/control-plane/WorkerTokens.ts"
-import { Readiness } from "../../layers/Readiness.ts"
+import { Readiness } from "../../src/control-plane/Readiness.ts"
 import * as TestDatabase from "../support/testDatabase.ts"
 
 /**

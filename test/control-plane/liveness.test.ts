@@ -5,7 +5,7 @@ import { randomBytes } from "node:crypto"
 import { JobsRepo } from "../../src/control-plane/JobsRepo.ts"
 import { LivenessRepo, LivenessSettings, sweepOnce } from "../../src/control-plane/Liveness.ts"
 import { WorkerTokens } from "../../src/control-plane/WorkerTokens.ts"
-import { Readiness } from "../../layers/Readiness.ts"
+import { Readiness } from "../../src/control-plane/Readiness.ts"
 import * as TestDatabase from "../support/testDatabase.ts"
 
 /** Node liveness on a real PostgreSQL: active → lost after the TTL, back on a heartbeat, stranded jobs, drain. */

@@ -1,41 +1,12 @@
 import { SqlClient } from "@effect/sql"
 import { Config, Context, Effect, Layer } from "effect"
-import { migrationsApplied } from "./Database.ts"
+import { migrationsApplied } from "../../layers/Database.ts"
+import { dispatchableCondition, type DispatchableNode, dispatchableNodes, inferencePathCondition } from "./Dispatchable.ts"
 
 /**
- * The ONE definition of a dispatchable node and of readiness (control-plane.md §3, §8; DECISIONS.md "Schema and
- * readiness"), shared by the control plane's and the gateway's `/readyz` and by the dispatcher.
- *
- * Dispatchable: `status='active'` (alive: heartbeats within the TTL, see src/control-plane/Liveness.ts) ∧
- * `admin_state='enabled'` (not draining, drained or disabled) ∧ `config_ack_status='applied'` ∧ `config_version = issued_config_version` ∧
- * `worker_api_target_url <> ''` ∧ a worker token is set. An inference path is a dispatchable node whose issued
- * config enabled `inference_backend`, or whose latest report has `inference.existing_service` and `running`.
+ * Readiness (control-plane.md §3; DECISIONS.md "Schema and readiness"), shared by the control plane's and the
+ * gateway's `/readyz`: the database answers, migrations are applied, and a node is dispatchable (Dispatchable.ts).
  */
-
-/** SQL condition on the `nodes` table aliased `n` (and `node_capabilities` aliased `c` for the inference path). */
-export const dispatchableCondition = (sql: SqlClient.SqlClient) =>
-  sql`n.status = 'active'
-    AND n.admin_state = 'enabled'
-    AND n.config_ack_status = 'applied'
-    AND n.config_version IS NOT NULL
-    AND n.config_version = n.issued_config_version
-    AND COALESCE(n.worker_api_target_url, '') <> ''
-    AND COALESCE(n.worker_api_bearer_token, '') <> ''`
-
-export const inferencePathCondition = (sql: SqlClient.SqlClient) =>
-  sql`(COALESCE(n.issued_inference, false)
-    OR COALESCE(c.capability_snapshot #> '{inference,existing_service}' = 'true'::jsonb
-      AND c.capability_snapshot #> '{inference,running}' = 'true'::jsonb, false))`
-
-export interface DispatchableNode {
-  readonly id: string
-  readonly node_slug: string
-  readonly worker_api_target_url: string
-  /** The issued config enabled inference, or the node reports a running existing inference service. */
-  readonly inference_path: boolean
-  /** `sandbox.max_concurrency` from the latest report, when reported. */
-  readonly max_concurrency: number | null
-}
 
 export interface ReadinessResult {
   readonly ready: boolean
@@ -90,16 +61,6 @@ export class Readiness extends Context.Tag("cynode/Readiness")<Readiness, {
       const sql = yield* SqlClient.SqlClient
       const requireInference = yield* Config.boolean("READINESS_REQUIRE_INFERENCE").pipe(Config.withDefault(true))
 
-      const dispatchableNodes = sql<DispatchableNode>`
-        SELECT n.id::text AS id, n.node_slug, n.worker_api_target_url,
-          ${inferencePathCondition(sql)} AS inference_path,
-          CASE WHEN jsonb_typeof(c.capability_snapshot #> '{sandbox,max_concurrency}') = 'number'
-            THEN LEAST((c.capability_snapshot #>> '{sandbox,max_concurrency}')::numeric, 2147483647)::int
-          END AS max_concurrency
-        FROM nodes n LEFT JOIN node_capabilities c ON c.node_id = n.id
-        WHERE ${dispatchableCondition(sql)}
-        ORDER BY n.node_slug`.pipe(Effect.orDie, Effect.withSpan("Readiness.dispatchableNodes"))
-
       const nodeStates = sql<NodeStateRow>`
         SELECT n.node_slug, n.status, n.admin_state, n.last_seen_at, n.config_ack_status, n.config_ack_error, n.config_version,
           n.issued_config_version,
@@ -127,7 +88,7 @@ export class Readiness extends Context.Tag("cynode/Readiness")<Readiness, {
         return { ready: false, reason: `${what}: ${states.right.map(explainNode).join("; ")}` }
       }).pipe(Effect.withSpan("Readiness.check"))
 
-      return { dispatchableNodes, check }
+      return { dispatchableNodes: dispatchableNodes(sql), check }
     })
   )
 }

@@ -1,8 +1,8 @@
 import { SqlClient } from "@effect/sql"
 import { Config, Context, Data, Effect, Layer, Option } from "effect"
-import type { NodeView } from "../schema/node.ts"
-import { toTimestamp } from "../schema/time.ts"
-import { dispatchableCondition, inferencePathCondition } from "./Readiness.ts"
+import type { NodeView } from "../../schema/node.ts"
+import { toTimestamp } from "../../schema/time.ts"
+import { dispatchableCondition, inferencePathCondition } from "./Dispatchable.ts"
 
 /**
  * Operator control of nodes (docs/dispatch.md "Operator control"), shared SQL so the gateway's admin API and any other
