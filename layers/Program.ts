@@ -1,12 +1,13 @@
 import { SqlError } from "@effect/sql/SqlError"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
-import { Cause, ConfigError, Effect, Exit, Option } from "effect"
+import { Cause, ConfigError, Effect, Option } from "effect"
+import { CLEAN, exitCodeOfExit } from "./ExitCode.ts"
 import { loggingFor } from "./Logging.ts"
 
 /**
  * How every CyNode program runs: JSON-line logs, and a failed start told in one readable line on stderr (which
- * variable is missing or wrong, or that the database could not be reached) with a chosen exit code. Secrets never
- * appear: config errors name variables, not values.
+ * variable is missing or wrong, or that the database could not be reached) with the exit code the failure carries
+ * (layers/ExitCode.ts; 1 when it names none). Secrets never appear: config errors name variables, not values.
  */
 
 /** Config errors in words; a missing redacted variable's own message is just `<redacted>`, so name it here. */
@@ -39,8 +40,11 @@ export const describeStartupFailure = (program: string, cause: Cause.Cause<unkno
 }
 
 export interface RunOptions {
-  /** The process exit code for a failed run (default 1); an interrupt (Ctrl-C, SIGTERM) exits 0. */
-  readonly exitCode?: (exit: Exit.Exit<unknown, unknown>) => number
+  /**
+   * The exit code after a success or an interrupt (Ctrl-C, SIGTERM), asked once the program's scope has closed
+   * (default 0): how a shutdown that went wrong without a failure (containers left running) is told.
+   */
+  readonly cleanExitCode?: () => number
   /** Whether to print the one-line failure; programs that report their own failures turn it off. */
   readonly reportFailure?: boolean
 }
@@ -59,11 +63,7 @@ export const runProgram = (program: string, main: Effect.Effect<unknown, unknown
     {
       disableErrorReporting: true,
       disablePrettyLogger: true,
-      teardown: (exit, onExit) =>
-        onExit(
-          options.exitCode?.(exit) ??
-            (Exit.isSuccess(exit) || Cause.isInterruptedOnly(exit.cause) ? 0 : 1)
-        )
+      teardown: (exit, onExit) => onExit(exitCodeOfExit(exit, options.cleanExitCode?.() ?? CLEAN))
     }
   )
 }

@@ -1,13 +1,21 @@
 import { Data } from "effect"
+import type { ExitCoded } from "../ExitCode.ts"
 
 /** Expected failures of the container runtime. Callers (worker API, node manager) map them to their own answers. */
 
-/** No engine answers (no socket, dead socket, Podman missing or its service would not start). */
+/**
+ * No engine answers (no socket, dead socket, Podman missing or its service would not start). A program that cannot
+ * start without one exits 3 (worker-node.md §3).
+ */
 export class RuntimeUnavailable extends Data.TaggedError("RuntimeUnavailable")<{
   readonly message: string
   /** The endpoints that were tried, as `unix:///path` or `tcp://host:port`. */
   readonly tried: ReadonlyArray<string>
-}> {}
+}> implements ExitCoded {
+  get exitCode() {
+    return 3
+  }
+}
 
 /** The image is not present locally and could not be pulled (or pulling was not asked for). */
 export class ImageMissing extends Data.TaggedError("ImageMissing")<{

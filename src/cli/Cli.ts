@@ -1,7 +1,7 @@
 import { Command, ValidationError } from "@effect/cli"
 import { Console, Effect } from "effect"
 import { login, logout, whoami } from "./auth.ts"
-import { describe, ExitCode, exitCodeOf, isCliError } from "./CliError.ts"
+import { describe, ExitCode, isCliError } from "./CliError.ts"
 import { nodeCommand } from "./node.ts"
 import { status } from "./status.ts"
 import { taskCommand } from "./task.ts"
@@ -26,7 +26,7 @@ export const runCli = (args: ReadonlyArray<string>) =>
     Effect.as<number>(ExitCode.ok),
     Effect.catchAll((error) => {
       if (ValidationError.isValidationError(error)) return Effect.succeed<number>(ExitCode.usage)
-      if (isCliError(error)) return Console.error(describe(error)).pipe(Effect.as(exitCodeOf(error)))
+      if (isCliError(error)) return Console.error(describe(error)).pipe(Effect.as(error.exitCode))
       // A prompt left with Ctrl-C.
       return Console.error("error: canceled").pipe(Effect.as<number>(130))
     })

@@ -1,9 +1,10 @@
 import { Data, Predicate } from "effect"
+import type { ExitCoded } from "../../layers/ExitCode.ts"
 import type { FieldError } from "../../schema/problem.ts"
 
 /**
- * Every way a CLI command can fail, each with its exit code and one readable message (docs/cli.md lists the codes).
- * Secrets never appear in these messages.
+ * Every way a CLI command can fail, each carrying its exit code (`exitCode`, docs/cli.md lists the codes) and with
+ * one readable message. Secrets never appear in these messages.
  */
 
 export const ExitCode = {
@@ -31,38 +32,89 @@ export class ApiError extends Data.TaggedError("ApiError")<{
   readonly detail: string
   readonly errors?: ReadonlyArray<FieldError>
   readonly retryAfterSeconds?: number
-}> {}
+}> implements ExitCoded {
+  get exitCode() {
+    return this.status === 401 ? ExitCode.authentication : this.status >= 500 ? ExitCode.failed : ExitCode.refused
+  }
+}
 
-export class NotLoggedIn extends Data.TaggedError("NotLoggedIn")<{ readonly reason: string }> {}
+export class NotLoggedIn extends Data.TaggedError("NotLoggedIn")<{ readonly reason: string }> implements ExitCoded {
+  get exitCode() {
+    return ExitCode.authentication
+  }
+}
 
-export class Unreachable extends Data.TaggedError("Unreachable")<{ readonly url: string; readonly reason: string }> {}
+export class Unreachable extends Data.TaggedError("Unreachable")<{ readonly url: string; readonly reason: string }>
+  implements ExitCoded
+{
+  get exitCode() {
+    return ExitCode.unreachable
+  }
+}
 
 export class UnexpectedResponse extends Data.TaggedError("UnexpectedResponse")<{
   readonly url: string
   readonly status: number
   readonly reason: string
-}> {}
+}> implements ExitCoded {
+  get exitCode() {
+    return ExitCode.failed
+  }
+}
 
-export class UsageError extends Data.TaggedError("UsageError")<{ readonly message: string }> {}
+export class UsageError extends Data.TaggedError("UsageError")<{ readonly message: string }> implements ExitCoded {
+  get exitCode() {
+    return ExitCode.usage
+  }
+}
 
-export class LocalFileError extends Data.TaggedError("LocalFileError")<{ readonly path: string; readonly reason: string }> {}
+export class LocalFileError extends Data.TaggedError("LocalFileError")<{ readonly path: string; readonly reason: string }>
+  implements ExitCoded
+{
+  get exitCode() {
+    return ExitCode.failed
+  }
+}
 
-export class TaskNotCompleted extends Data.TaggedError("TaskNotCompleted")<{ readonly task: string; readonly status: string }> {}
+export class TaskNotCompleted extends Data.TaggedError("TaskNotCompleted")<{ readonly task: string; readonly status: string }>
+  implements ExitCoded
+{
+  get exitCode() {
+    return ExitCode.taskNotCompleted
+  }
+}
 
 /** A followed task ended other than `completed` with exit code 0: the CLI exits with the task's own exit code. */
 export class TaskExited extends Data.TaggedError("TaskExited")<{
   readonly task: string
   readonly status: string
-  readonly exitCode: number | null
-}> {}
+  /** The task's process exit code, when it reported one. */
+  readonly taskExitCode: number | null
+}> implements ExitCoded {
+  /** The process's own code when there is one (1-255); otherwise the "did not complete" code. */
+  get exitCode() {
+    const code = this.taskExitCode
+    return code !== null && code > 0 && code < 256 ? code : ExitCode.taskNotCompleted
+  }
+}
 
 export class WaitTimedOut extends Data.TaggedError("WaitTimedOut")<{
   readonly task: string
   readonly status: string
   readonly seconds: number
-}> {}
+}> implements ExitCoded {
+  get exitCode() {
+    return ExitCode.waitTimedOut
+  }
+}
 
-export class NotReady extends Data.TaggedError("NotReady")<{ readonly services: ReadonlyArray<string> }> {}
+export class NotReady extends Data.TaggedError("NotReady")<{ readonly services: ReadonlyArray<string> }>
+  implements ExitCoded
+{
+  get exitCode() {
+    return ExitCode.failed
+  }
+}
 
 export type CliError =
   | ApiError
@@ -96,30 +148,6 @@ export const isCliError = (error: unknown): error is CliError =>
 export const isUnauthorized = (error: unknown): error is ApiError =>
   Predicate.isTagged(error, "ApiError") && (error as ApiError).status === 401
 
-export const exitCodeOf = (error: CliError): number => {
-  switch (error._tag) {
-    case "ApiError":
-      return error.status === 401 ? ExitCode.authentication : error.status >= 500 ? ExitCode.failed : ExitCode.refused
-    case "NotLoggedIn":
-      return ExitCode.authentication
-    case "Unreachable":
-      return ExitCode.unreachable
-    case "UsageError":
-      return ExitCode.usage
-    case "TaskNotCompleted":
-      return ExitCode.taskNotCompleted
-    case "TaskExited":
-      // The process's own code when there is one (1-255); otherwise the "did not complete" code.
-      return error.exitCode !== null && error.exitCode > 0 && error.exitCode < 256 ? error.exitCode : ExitCode.taskNotCompleted
-    case "WaitTimedOut":
-      return ExitCode.waitTimedOut
-    case "UnexpectedResponse":
-    case "LocalFileError":
-    case "NotReady":
-      return ExitCode.failed
-  }
-}
-
 /** The message printed on stderr, starting with `error: `. */
 export const describe = (error: CliError): string => {
   switch (error._tag) {
@@ -143,7 +171,7 @@ export const describe = (error: CliError): string => {
     case "TaskNotCompleted":
       return `error: task ${error.task} ended ${error.status}`
     case "TaskExited":
-      return `error: task ${error.task} ended ${error.status}${error.exitCode === null ? "" : ` (exit code ${error.exitCode})`}`
+      return `error: task ${error.task} ended ${error.status}${error.taskExitCode === null ? "" : ` (exit code ${error.taskExitCode})`}`
     case "WaitTimedOut":
       return `error: task ${error.task} is still ${error.status} after ${error.seconds} s (stopped waiting; it keeps running)`
     case "NotReady":

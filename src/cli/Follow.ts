@@ -126,4 +126,4 @@ export const followTask = (
 export const endOutcome = (task: string, end: LogEndData): Effect.Effect<void, TaskExited> =>
   end.status === "completed" && (end.exit_code === 0 || end.exit_code === null)
     ? Effect.void
-    : Effect.fail(new TaskExited({ task, status: end.status, exitCode: end.exit_code }))
+    : Effect.fail(new TaskExited({ task, status: end.status, taskExitCode: end.exit_code }))

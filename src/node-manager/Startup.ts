@@ -1,4 +1,5 @@
-import { Cause, Chunk, Context, Data, Duration, Effect, Either, Exit, Layer, Option, Ref, Scope } from "effect"
+import { Cause, Context, Data, Duration, Effect, Either, Layer, Option, Ref, Scope } from "effect"
+import type { ExitCoded } from "../../layers/ExitCode.ts"
 import { ContainerRuntime, discoveryConfig, make as makeRuntime, type ContainerRuntimeShape } from "../../layers/ContainerRuntime.ts"
 import { toTimestamp } from "../../schema/time.ts"
 import { Jobs } from "../worker-api/Jobs.ts"
@@ -14,7 +15,7 @@ import { heartbeatLoop, reportLoop, reportOnce, type ReporterOptions } from "./R
 
 /**
  * The node manager's fail-fast startup (worker-node.md §3), one function per step, each with its own error type
- * carrying the step, the reason, what to check, and the documented exit code:
+ * carrying the step, the reason, what to check, and the documented exit code (an ExitCoded error):
  *
  *   decode env (1) → checks + reap (3) → register (2) → fetch config (2) → validate (2) → worker API (4)
  *   → inference (5) → ack applied (2) → first report + report loop.
@@ -35,35 +36,35 @@ interface StepFields {
   readonly check: string
 }
 
-export class EnvInvalid extends Data.TaggedError("EnvInvalid")<StepFields> {
+export class EnvInvalid extends Data.TaggedError("EnvInvalid")<StepFields> implements ExitCoded {
   readonly step = "decode environment"
   readonly exitCode = 1
 }
-export class ChecksFailed extends Data.TaggedError("ChecksFailed")<StepFields> {
+export class ChecksFailed extends Data.TaggedError("ChecksFailed")<StepFields> implements ExitCoded {
   readonly step = "checks"
   readonly exitCode = 3
 }
-export class RegistrationFailed extends Data.TaggedError("RegistrationFailed")<StepFields> {
+export class RegistrationFailed extends Data.TaggedError("RegistrationFailed")<StepFields> implements ExitCoded {
   readonly step = "register"
   readonly exitCode = 2
 }
-export class ConfigFetchFailed extends Data.TaggedError("ConfigFetchFailed")<StepFields> {
+export class ConfigFetchFailed extends Data.TaggedError("ConfigFetchFailed")<StepFields> implements ExitCoded {
   readonly step = "fetch config"
   readonly exitCode = 2
 }
-export class ConfigInvalid extends Data.TaggedError("ConfigInvalid")<StepFields & { readonly type: AckErrorType }> {
+export class ConfigInvalid extends Data.TaggedError("ConfigInvalid")<StepFields & { readonly type: AckErrorType }> implements ExitCoded {
   readonly step = "validate config"
   readonly exitCode = 2
 }
-export class WorkerApiStartFailed extends Data.TaggedError("WorkerApiStartFailed")<StepFields> {
+export class WorkerApiStartFailed extends Data.TaggedError("WorkerApiStartFailed")<StepFields> implements ExitCoded {
   readonly step = "start worker api"
   readonly exitCode = 4
 }
-export class InferenceFailed extends Data.TaggedError("InferenceFailed")<StepFields & { readonly type: AckErrorType }> {
+export class InferenceFailed extends Data.TaggedError("InferenceFailed")<StepFields & { readonly type: AckErrorType }> implements ExitCoded {
   readonly step = "start inference"
   readonly exitCode = 5
 }
-export class AckFailed extends Data.TaggedError("AckFailed")<StepFields> {
+export class AckFailed extends Data.TaggedError("AckFailed")<StepFields> implements ExitCoded {
   readonly step = "ack applied"
   readonly exitCode = 2
 }
@@ -428,17 +429,8 @@ export const runNode = (status: ShutdownStatus) =>
     return yield* Effect.never
   }))
 
-/** The process exit code (worker-node.md §3): 0 clean, the step's code on a startup failure, 6 when stop failed. */
-export const exitCodeFor = (exit: Exit.Exit<unknown, unknown>, status: ShutdownStatus): number => {
-  if (Exit.isFailure(exit)) {
-    const failure = Chunk.head(Cause.failures(exit.cause))
-    if (Option.isSome(failure)) {
-      const code = typeof failure.value === "object" && failure.value !== null && "exitCode" in failure.value
-        ? failure.value.exitCode
-        : undefined
-      return typeof code === "number" ? code : 1
-    }
-    if (!Cause.isInterruptedOnly(exit.cause)) return 1
-  }
-  return status.containersLeft ? 6 : 0
-}
+/**
+ * The exit code after a clean stop (worker-node.md §3): 0, or 6 when containers failed to stop. A failed step exits
+ * with the code its error carries (`exitCode`), read by runProgram.
+ */
+export const shutdownExitCode = (status: ShutdownStatus): number => (status.containersLeft ? 6 : 0)

@@ -1,7 +1,7 @@
 import { Effect } from "effect"
 import * as HttpClientLayer from "../../layers/HttpClient.ts"
 import { runProgram } from "../../layers/Program.ts"
-import { exitCodeFor, runNode, type ShutdownStatus } from "./Startup.ts"
+import { runNode, shutdownExitCode, type ShutdownStatus } from "./Startup.ts"
 
 /**
  * The node manager (worker-node.md): composition only. The startup pipeline, the in-process Worker API, the
@@ -14,5 +14,5 @@ const status: ShutdownStatus = { containersLeft: false }
 // One platform HttpClient (one connection pool) for the control plane and the inference server.
 runProgram("node-manager", runNode(status).pipe(Effect.provide(HttpClientLayer.layer)), {
   reportFailure: false,
-  exitCode: (exit) => exitCodeFor(exit, status)
+  cleanExitCode: () => shutdownExitCode(status)
 })

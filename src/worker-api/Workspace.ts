@@ -3,6 +3,7 @@ import { access, chmod, chown, constants, lstat, mkdir, open, realpath } from "n
 import { join, sep } from "node:path"
 import { checkRelativePath, type InputFile } from "../../schema/files.ts"
 import type { Identifier } from "../../schema/ids.ts"
+import type { ExitCoded } from "../../layers/ExitCode.ts"
 
 /**
  * Host-side job directories (worker-node.md §7): `<mount_root>/<job_id>/` (0700, holds `job.json`) and its
@@ -10,7 +11,14 @@ import type { Identifier } from "../../schema/ids.ts"
  * path is still checked to lie under the mount root, so a planted symlink cannot redirect a mount.
  */
 
-export class WorkspaceError extends Data.TaggedError("WorkspaceError")<{ readonly message: string }> {}
+/** A program that cannot prepare its mount root exits 3 (worker-node.md §3). */
+export class WorkspaceError extends Data.TaggedError("WorkspaceError")<{ readonly message: string }>
+  implements ExitCoded
+{
+  get exitCode() {
+    return 3
+  }
+}
 
 const fsError = (what: string) => (cause: unknown) =>
   new WorkspaceError({ message: `${what}: ${cause instanceof Error ? cause.message : String(cause)}` })

@@ -1,8 +1,9 @@
 import { HttpServer } from "@effect/platform"
-import { Cause, Config, Data, Effect, Exit, Layer, Option, Redacted } from "effect"
+import { Config, Data, Effect, Layer, Redacted } from "effect"
 import { readFile } from "node:fs/promises"
 import { ContainerRuntime } from "../../layers/ContainerRuntime.ts"
 import * as HttpClientLayer from "../../layers/HttpClient.ts"
+import type { ExitCoded } from "../../layers/ExitCode.ts"
 import { runProgram } from "../../layers/Program.ts"
 import { fromEnv } from "./Settings.ts"
 import { layer as workerApi, WorkerState } from "./WorkerApi.ts"
@@ -11,10 +12,20 @@ import { layer as workerApi, WorkerState } from "./WorkerApi.ts"
  * Standalone Worker API (tests, benchmarks): settings from the environment (worker-node.md §2), the bearer token
  * from the file named by CYNODE_WORKER_TOKEN_FILE (a path, never the token itself), marked ready as soon as it
  * listens. In a node, the node manager runs the same layer in-process instead.
- * Exit codes (§3): 1 local config, 3 container runtime or mount root, 4 the listener.
+ * Exit codes (§3), carried by the failures: 1 local config, 3 container runtime or mount root (RuntimeUnavailable,
+ * WorkspaceError), 4 the listener (ListenFailed).
  */
 
 class TokenFileError extends Data.TaggedError("TokenFileError")<{ readonly message: string }> {}
+
+/** The HTTP listener would not start (the platform's ServeError, which names no exit code). */
+class ListenFailed extends Data.TaggedError("ListenFailed")<{ readonly message: string; readonly cause: unknown }>
+  implements ExitCoded
+{
+  get exitCode() {
+    return 4
+  }
+}
 
 const readToken = Effect.gen(function*() {
   const path = yield* Config.string("CYNODE_WORKER_TOKEN_FILE")
@@ -44,24 +55,7 @@ const main = Effect.gen(function*() {
       Layer.provideMerge(workerApi({ token: { token }, settings })),
       Layer.provide([ContainerRuntime.Live, HttpClientLayer.layer])
     )
-  )
+  ).pipe(Effect.catchTag("ServeError", (e) => Effect.fail(new ListenFailed({ message: e.message, cause: e }))))
 })
 
-const exitCodeFor = (cause: Cause.Cause<unknown>): number => {
-  const failure = Cause.failureOption(cause)
-  if (Option.isNone(failure)) return 1
-  const tag = typeof failure.value === "object" && failure.value !== null && "_tag" in failure.value ? failure.value._tag : ""
-  switch (tag) {
-    case "RuntimeUnavailable":
-    case "WorkspaceError":
-      return 3
-    case "ServeError":
-      return 4
-    default:
-      return 1
-  }
-}
-
-runProgram("worker-api", main, {
-  exitCode: (exit) => (Exit.isSuccess(exit) || Cause.isInterruptedOnly(exit.cause) ? 0 : exitCodeFor(exit.cause))
-})
+runProgram("worker-api", main)

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { ApiError, describe as describeError, ExitCode, exitCodeOf, NotLoggedIn, TaskNotCompleted, Unreachable, UsageError, WaitTimedOut } from "../../src/cli/CliError.ts"
+import { ApiError, describe as describeError, ExitCode, NotLoggedIn, TaskNotCompleted, Unreachable, UsageError, WaitTimedOut } from "../../src/cli/CliError.ts"
 
 describe("CLI errors", () => {
   it("show Problem Details as `error: <title>: <detail>` with each field", () => {
@@ -10,19 +10,19 @@ describe("CLI errors", () => {
       errors: [{ path: "input_mode", message: "expected prompt|script|commands" }]
     })
     expect(describeError(error)).toBe("error: Bad Request: invalid body\n  - input_mode: expected prompt|script|commands")
-    expect(exitCodeOf(error)).toBe(ExitCode.refused)
+    expect(error.exitCode).toBe(ExitCode.refused)
   })
 
   it("map each failure to its documented exit code", () => {
-    expect(exitCodeOf(new ApiError({ status: 401, title: "Unauthorized", detail: "x" }))).toBe(3)
-    expect(exitCodeOf(new ApiError({ status: 404, title: "Not Found", detail: "x" }))).toBe(4)
-    expect(exitCodeOf(new ApiError({ status: 429, title: "Too Many Requests", detail: "x", retryAfterSeconds: 7 }))).toBe(4)
-    expect(exitCodeOf(new ApiError({ status: 503, title: "Service Unavailable", detail: "x" }))).toBe(1)
-    expect(exitCodeOf(new NotLoggedIn({ reason: "run `cynode login` first" }))).toBe(3)
-    expect(exitCodeOf(new UsageError({ message: "x" }))).toBe(2)
-    expect(exitCodeOf(new Unreachable({ url: "http://x", reason: "connection refused" }))).toBe(5)
-    expect(exitCodeOf(new TaskNotCompleted({ task: "t", status: "failed" }))).toBe(6)
-    expect(exitCodeOf(new WaitTimedOut({ task: "t", status: "running", seconds: 5 }))).toBe(7)
+    expect(new ApiError({ status: 401, title: "Unauthorized", detail: "x" }).exitCode).toBe(3)
+    expect(new ApiError({ status: 404, title: "Not Found", detail: "x" }).exitCode).toBe(4)
+    expect(new ApiError({ status: 429, title: "Too Many Requests", detail: "x", retryAfterSeconds: 7 }).exitCode).toBe(4)
+    expect(new ApiError({ status: 503, title: "Service Unavailable", detail: "x" }).exitCode).toBe(1)
+    expect(new NotLoggedIn({ reason: "run `cynode login` first" }).exitCode).toBe(3)
+    expect(new UsageError({ message: "x" }).exitCode).toBe(2)
+    expect(new Unreachable({ url: "http://x", reason: "connection refused" }).exitCode).toBe(5)
+    expect(new TaskNotCompleted({ task: "t", status: "failed" }).exitCode).toBe(6)
+    expect(new WaitTimedOut({ task: "t", status: "running", seconds: 5 }).exitCode).toBe(7)
   })
 
   it("say how long to wait on 429 and how to recover on 401", () => {

@@ -1,7 +1,8 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Cause, Either, Exit, FiberId, Option, Redacted } from "effect"
 import { validateConfig } from "../../src/node-manager/NodeConfig.ts"
-import { exitCodeFor, InferenceFailed, workerSettingsFor, type ShutdownStatus } from "../../src/node-manager/Startup.ts"
+import { exitCodeOfExit } from "../../layers/ExitCode.ts"
+import { InferenceFailed, shutdownExitCode, workerSettingsFor, type ShutdownStatus } from "../../src/node-manager/Startup.ts"
 import type { NodeSettings } from "../../src/node-manager/NodeSettings.ts"
 
 /** Step 5 of the startup (worker-node.md §3): what the node accepts from node_configuration_payload_v1. */
@@ -91,8 +92,9 @@ describe("workerSettingsFor", () => {
   })
 })
 
-describe("exitCodeFor", () => {
+describe("the node manager's exit code", () => {
   const status = (containersLeft: boolean): ShutdownStatus => ({ containersLeft })
+  const exitCodeFor = (exit: Exit.Exit<unknown, unknown>, s: ShutdownStatus) => exitCodeOfExit(exit, shutdownExitCode(s))
   it("maps a failed step to its documented code, a clean stop to 0, and containers left to 6", () => {
     expect(exitCodeFor(Exit.fail(new InferenceFailed({ reason: "r", check: "c", type: "inference_start_failed" })), status(false))).toBe(5)
     expect(exitCodeFor(Exit.failCause(Cause.interrupt(FiberId.none)), status(false))).toBe(0)
