@@ -90,26 +90,28 @@ const runOnce = Effect.gen(function*() {
   )
   const ingest = yield* makeArtifactsIngest(store)
   /**
-   * Every finish first moves the job's artifacts into the store, then completes its live output rows from the
-   * result, so that a follower who sees the end has all of it.
+   * Every finish first moves the job's artifacts into the store; then, in one transaction, ends the job and completes
+   * its live output rows from the result, so that a follower who sees the end has all of it, and a relay still
+   * running stores nothing after the completion (OutputRepo).
    */
-  const beforeFinish = (job: { readonly id: string; readonly taskId: string }, result: unknown) =>
-    Effect.gen(function*() {
-      const stored = yield* ingest(job, result).pipe(
-        Effect.tapErrorCause((cause) => Effect.logWarning("cannot store a job's artifacts", cause)),
-        Effect.orElseSucceed(() => withoutArtifactContent(result))
-      )
-      yield* output.complete(job, stored).pipe(
-        Effect.catchAllCause((cause) => Effect.logWarning("cannot complete a job's live output", cause))
-      )
-      return stored
-    })
   const finishing: typeof repo = {
     ...repo,
-    finish: (job, result, outcome) =>
-      "taskId" in job && typeof job.taskId === "string"
-        ? Effect.flatMap(beforeFinish({ id: job.id, taskId: job.taskId }, result), (stored) => repo.finish(job, stored, outcome))
-        : repo.finish(job, result, outcome)
+    finish: (job, result, outcome) => {
+      if (!("taskId" in job) || typeof job.taskId !== "string") return repo.finish(job, result, outcome)
+      const target = { id: job.id, taskId: job.taskId }
+      const endWithOutput = (stored: unknown) =>
+        Effect.tap(repo.finish(job, stored, outcome), (finished) =>
+          finished !== "stored" ? Effect.void : output.complete(target, stored).pipe(
+            // Its own savepoint: output rows that cannot be written never undo the job's result.
+            pg.withTransaction,
+            Effect.catchAllCause((cause) => Effect.logWarning("cannot complete a job's live output", cause))
+          )).pipe(pg.withTransaction)
+      return ingest(target, result).pipe(
+        Effect.tapErrorCause((cause) => Effect.logWarning("cannot store a job's artifacts", cause)),
+        Effect.orElseSucceed(() => withoutArtifactContent(result)),
+        Effect.flatMap(endWithOutput)
+      )
+    }
   }
 
   // Fibers that outlive one job (calls, reconciliations, timed wake-ups) live as long as this life of the dispatcher.

@@ -4,7 +4,7 @@ import { dispatchableCondition, inferencePathCondition } from "./Dispatchable.ts
 import { type CompletedPayload, isInferenceJob, JobPayload } from "../../schema/job.ts"
 import type { WorkerTarget } from "./WorkerClient.ts"
 import { WorkerTokens } from "./WorkerTokens.ts"
-import { failure } from "../../schema/result.ts"
+import { failure, storableJson, storableText } from "../../schema/result.ts"
 
 export type { CompletedPayload }
 export { failure, type FailureResult, type FailureType } from "../../schema/result.ts"
@@ -85,7 +85,7 @@ export const resultSummary = (result: unknown, jobStatus: string): string => {
   if (typeof r.error_type === "string") return `job failed (${r.error_type})`
   if (r.status !== "completed") return `job ${typeof r.status === "string" ? r.status : "failed"}`
   const line = firstLine(r.stdout) || firstLine(r.stderr)
-  return line === "" ? "completed" : cut(line)
+  return line === "" ? "completed" : storableText(cut(line))
 }
 
 const decodePayload = Schema.decodeUnknownEither(JobPayload)
@@ -252,7 +252,7 @@ export const makeJobsRepo = Effect.gen(function*() {
   const finishInTx = (jobId: string, leaseId: string | null, result: unknown, outcome: "completed" | "failed") =>
     sql<{ readonly id: string }>`
       WITH job AS (
-        UPDATE jobs SET result = ${JSON.stringify(result)}::jsonb, ended_at = now(), lease_expires_at = NULL,
+        UPDATE jobs SET result = ${storableJson(result)}::jsonb, ended_at = now(), lease_expires_at = NULL,
           status = CASE WHEN status = 'running' THEN ${outcome} ELSE status END
         WHERE id = ${jobId} AND lease_id IS NOT DISTINCT FROM ${leaseId}::uuid AND ended_at IS NULL
           AND status IN ('running', 'canceled')

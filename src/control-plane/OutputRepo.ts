@@ -1,13 +1,18 @@
 import { SqlClient } from "@effect/sql"
 import { Effect } from "effect"
+import { storableText } from "../../schema/result.ts"
 import type { OutputChunkLine } from "../../schema/worker.ts"
 
 /**
- * Live output rows (`task_output`): the relay appends what a node streams, and when a job ends its stored result
- * fills in whatever the stream missed (an inference answer, the node's own closing line, output lost while the
- * connection was down), so that the rows always end up spelling the job's final output.
+ * Live output rows (`task_output`): the relay appends what a node streams while the job is open, and the job's
+ * finish completes them from its stored result (whatever the stream missed: an inference answer, the node's own
+ * closing line, output lost while the connection was down), so that the rows always end up spelling the job's final
+ * output, each piece once.
+ *
+ * The two never interleave: an append locks the job row (FOR SHARE) and stores nothing once the job has ended, and
+ * the completion runs in the finish's transaction after the job row is marked ended. So the completion sees every
+ * chunk stored before it, and no chunk lands after it (which would store a piece twice, numbered differently).
  */
-
 export const OUTPUT_CHANNEL = "cynode_task_output"
 
 export interface OutputJob {
@@ -21,16 +26,22 @@ const textOf = (result: unknown, key: string): string => {
   return typeof value === "string" ? value : ""
 }
 
+const storable = (c: OutputChunkLine) => ({ seq: c.seq, stream: c.stream, text: storableText(c.text) })
+
 export const makeOutputRepo = Effect.gen(function*() {
   const sql = yield* SqlClient.SqlClient
 
-  /** Stores the chunks (a chunk already stored is skipped) and wakes the task's followers, in one statement. */
+  /**
+   * Stores the chunks (a chunk already stored is skipped) and wakes the task's followers, in one statement; nothing
+   * once the job has ended.
+   */
   const append = (job: OutputJob, chunks: ReadonlyArray<OutputChunkLine>) =>
     chunks.length === 0 ? Effect.void : sql`
-      WITH ins AS (
-        INSERT INTO task_output ${
-      sql.insert(chunks.map((c) => ({ task_id: job.taskId, job_id: job.id, seq: c.seq, stream: c.stream, data: c.text })))
-    }
+      WITH open AS (SELECT id FROM jobs WHERE id = ${job.id} AND ended_at IS NULL FOR SHARE),
+      ins AS (
+        INSERT INTO task_output (task_id, job_id, seq, stream, data)
+        SELECT ${job.taskId}, open.id, c.seq, c.stream, c.text
+        FROM open, jsonb_to_recordset(${JSON.stringify(chunks.map(storable))}::jsonb) AS c(seq int, stream text, text text)
         ON CONFLICT (job_id, seq) DO NOTHING
         RETURNING 1)
       SELECT pg_notify(${OUTPUT_CHANNEL}, ${job.taskId}) WHERE EXISTS (SELECT 1 FROM ins)`.pipe(
@@ -47,11 +58,12 @@ export const makeOutputRepo = Effect.gen(function*() {
   /**
    * Appends what the final result holds beyond the stored chunks, per stream (stdout first), numbered after the last
    * stored chunk. When the stored text is not a prefix of the final one (the node cut its output differently),
-   * nothing is added: the rows stay what was seen live. One statement: read, compare, insert and NOTIFY.
+   * nothing is added: the rows stay what was seen live. One statement: read, compare, insert and NOTIFY. Called by
+   * the job's finish, in its transaction, after the job row is marked ended.
    */
   const complete = (job: OutputJob, result: unknown) => {
-    const stdout = textOf(result, "stdout")
-    const stderr = textOf(result, "stderr") || textOf(result, "error")
+    const stdout = storableText(textOf(result, "stdout"))
+    const stderr = storableText(textOf(result, "stderr") || textOf(result, "error"))
     return sql`
       WITH stored AS (
         SELECT f.ord, f.stream, f.final, COALESCE(string_agg(o.data, '' ORDER BY o.seq), '') AS seen
