@@ -23,6 +23,12 @@ Feature: Following a task's output live
     And the followed stdout is "out\n" and the followed stderr is "err\n"
     And GET logs without follow answers JSON with stdout "out\n" and stderr "err\n"
 
+  Scenario: Output holding a NUL byte is stored and shown with U+FFFD in its place
+    When I create a sandbox task running "printf 'a\000b\n'; printf 'c\000' >&2"
+    And I follow that task's output until it ends
+    Then the output stream ends with status "completed" and exit code 0
+    And the followed stdout is "a�b\n" and the followed stderr is "c�"
+
   Scenario: Another user cannot follow my task
     When I create a sandbox task running "sleep 2; echo secret"
     And another user "live-other" follows that task's output
