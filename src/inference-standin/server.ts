@@ -1,3 +1,4 @@
+import { Option } from "effect"
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http"
 import { route, type Reply, type Routed } from "./Router.ts"
 
@@ -35,10 +36,8 @@ const logToStdout = (entry: RequestLog): void => {
   process.stdout.write(`${JSON.stringify(entry)}\n`)
 }
 
-type Body = { readonly ok: true; readonly text: string } | { readonly ok: false }
-
-/** Resolves `ok:false` once the body passes the limit, without buffering the rest. */
-const readBody = (req: IncomingMessage): Promise<Body> =>
+/** The body as text; none once it passes the limit (the rest is drained, not buffered). */
+const readBody = (req: IncomingMessage): Promise<Option.Option<string>> =>
   new Promise((resolve, reject) => {
     const chunks: Array<Buffer> = []
     let size = 0
@@ -47,10 +46,10 @@ const readBody = (req: IncomingMessage): Promise<Body> =>
       if (size > MAX_BODY_BYTES) {
         req.removeAllListeners("data")
         req.resume()
-        resolve({ ok: false })
+        resolve(Option.none())
       } else chunks.push(chunk)
     })
-    req.on("end", () => resolve({ ok: true, text: Buffer.concat(chunks).toString("utf8") }))
+    req.on("end", () => resolve(Option.some(Buffer.concat(chunks).toString("utf8"))))
     req.on("error", reject)
   })
 
@@ -101,9 +100,10 @@ export const startStandin = (options: StandinOptions): Promise<RunningStandin> =
     })
     try {
       const body = await readBody(req)
-      const routed = body.ok
-        ? route({ method, path, body: body.text }, { models: options.models, timing })
-        : errorReply(413, `request body larger than ${MAX_BODY_BYTES} bytes`)
+      const routed = Option.match(body, {
+        onNone: () => errorReply(413, `request body larger than ${MAX_BODY_BYTES} bytes`),
+        onSome: (text) => route({ method, path, body: text }, { models: options.models, timing })
+      })
       model = routed.model
       write(res, routed.reply)
     } catch (e) {

@@ -1,4 +1,4 @@
-import { Redacted } from "effect"
+import { Either, Redacted } from "effect"
 import { createHash, timingSafeEqual } from "node:crypto"
 
 /**
@@ -12,9 +12,8 @@ export interface WorkerToken {
   readonly expiresAt?: Date
 }
 
-export type AuthOutcome =
-  | { readonly ok: true }
-  | { readonly ok: false; readonly detail: string }
+/** Right: the token is accepted; Left: why it is refused (the 401's detail). */
+export type AuthOutcome = Either.Either<void, string>
 
 const digest = (value: string): Buffer => createHash("sha256").update(value, "utf8").digest()
 
@@ -28,11 +27,11 @@ export const makeBearerCheck = (expected: WorkerToken) => {
   const expectedDigest = digest(Redacted.value(expected.token))
   return (authorization: string | undefined, now: Date): AuthOutcome => {
     const presented = bearerFrom(authorization)
-    if (presented === undefined) return { ok: false, detail: "missing bearer token" }
-    if (!timingSafeEqual(digest(presented), expectedDigest)) return { ok: false, detail: "invalid bearer token" }
+    if (presented === undefined) return Either.left("missing bearer token")
+    if (!timingSafeEqual(digest(presented), expectedDigest)) return Either.left("invalid bearer token")
     if (expected.expiresAt !== undefined && now.getTime() >= expected.expiresAt.getTime()) {
-      return { ok: false, detail: "bearer token expired" }
+      return Either.left("bearer token expired")
     }
-    return { ok: true }
+    return Either.void
   }
 }

@@ -1,5 +1,5 @@
 import { HttpClient } from "@effect/platform"
-import { Context, Deferred, Duration, Effect, FiberSet, Layer, Option, Schedule } from "effect"
+import { Context, Deferred, Duration, Effect, Either, FiberSet, Layer, Option, Schedule } from "effect"
 import { ContainerRuntime, type ContainerRuntimeShape } from "../../layers/ContainerRuntime.ts"
 import type { Identifier } from "../../schema/ids.ts"
 import {
@@ -321,7 +321,7 @@ export const make = Effect.gen(function*() {
       const kept = unsaved.get(request.job_id)
       if (kept !== undefined) return kept
       const readiness = yield* state.acceptingJobs
-      if (!readiness.ok) return yield* Effect.fail(new ServiceUnavailable({ detail: readiness.reason }))
+      if (Either.isLeft(readiness)) return yield* Effect.fail(new ServiceUnavailable({ detail: readiness.left }))
       const newer = noteLease(request.job_id, request.lease_seq)
       if (Option.isSome(newer)) {
         yield* Effect.logWarning("stale send refused: a newer lease on this job was seen").pipe(

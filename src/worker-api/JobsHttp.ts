@@ -1,5 +1,5 @@
 import { HttpApiBuilder, HttpServerResponse } from "@effect/platform"
-import { Effect, Layer, Redacted } from "effect"
+import { Effect, Either, Layer, Redacted } from "effect"
 import { Unauthorized } from "../../schema/problem.ts"
 import { decodeRunRequest } from "./Decode.ts"
 import { Jobs } from "./Jobs.ts"
@@ -15,7 +15,7 @@ export const HealthLive = HttpApiBuilder.group(WorkerApi, "health", (handlers) =
     return handlers
       .handle("healthz", () => Effect.succeed("ok"))
       .handle("readyz", () =>
-        Effect.flatMap(state.readiness, (r) => (r.ok ? Effect.succeed("ready") : Effect.fail(r.reason))))
+        Effect.flatMap(state.readiness, Either.match({ onLeft: Effect.fail, onRight: () => Effect.succeed("ready") })))
   }))
 
 export const JobsHttpLive = HttpApiBuilder.group(WorkerApi, "jobs", (handlers) =>
@@ -45,7 +45,9 @@ export const WorkerAuthLive = Layer.effect(
   Effect.map(WorkerState, (state) =>
     WorkerAuth.of({
       bearer: (token) =>
-        Effect.flatMap(state.authorize(`Bearer ${Redacted.value(token)}`), (outcome) =>
-          outcome.ok ? Effect.void : Effect.fail(new Unauthorized({ detail: outcome.detail })))
+        Effect.flatMap(
+          state.authorize(`Bearer ${Redacted.value(token)}`),
+          Either.match({ onLeft: (detail) => Effect.fail(new Unauthorized({ detail })), onRight: () => Effect.void })
+        )
     }))
 )

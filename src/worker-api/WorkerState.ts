@@ -1,4 +1,4 @@
-import { Context, Duration, Effect, Layer, Ref } from "effect"
+import { Context, Duration, Effect, Either, Layer, Ref } from "effect"
 import { ContainerRuntime } from "../../layers/ContainerRuntime.ts"
 import { makeBearerCheck, type AuthOutcome, type WorkerToken } from "./Auth.ts"
 import { WorkerSettingsTag } from "./Settings.ts"
@@ -10,7 +10,8 @@ import { mountRootWritable } from "./Workspace.ts"
  * ping (cached for up to 5 s) and the mount root check (worker-node.md §6).
  */
 
-export type Acceptance = { readonly ok: true } | { readonly ok: false; readonly reason: string }
+/** Right: accepting (or ready); Left: the reason not. */
+export type Acceptance = Either.Either<void, string>
 
 export interface WorkerStateShape {
   readonly authorize: (authorization: string | undefined) => Effect.Effect<AuthOutcome>
@@ -46,21 +47,21 @@ export const make = (initialToken: WorkerToken) =>
     // The ping result is cached, so probes hammering /readyz never hammer the engine.
     const runtimeUp = yield* runtime.ping.pipe(Effect.isSuccess, Effect.cachedWithTTL(PING_CACHE))
 
-    const acceptingJobs = Effect.gen(function*() {
-      if (yield* Ref.get(closing)) return { ok: false, reason: "shutting down" } as const
-      if (!(yield* Ref.get(ready))) return { ok: false, reason: "not ready: the node configuration is not applied yet" } as const
+    const acceptingJobs: Effect.Effect<Acceptance> = Effect.gen(function*() {
+      if (yield* Ref.get(closing)) return Either.left("shutting down")
+      if (!(yield* Ref.get(ready))) return Either.left("not ready: the node configuration is not applied yet")
       const broken = yield* Ref.get(unhealthy)
-      if (broken !== undefined) return { ok: false, reason: `unhealthy: ${broken}` } as const
-      return { ok: true } as const
+      if (broken !== undefined) return Either.left(`unhealthy: ${broken}`)
+      return Either.void
     })
 
-    const readiness = Effect.gen(function*() {
+    const readiness: Effect.Effect<Acceptance> = Effect.gen(function*() {
       const accepting = yield* acceptingJobs
-      if (!accepting.ok) return accepting
-      if (!(yield* runtimeUp)) return { ok: false, reason: "container runtime unavailable" } as const
+      if (Either.isLeft(accepting)) return accepting
+      if (!(yield* runtimeUp)) return Either.left("container runtime unavailable")
       const writable = yield* Effect.isSuccess(mountRootWritable(settings.mountRoot))
-      if (!writable) return { ok: false, reason: "sandbox mount root is not writable" } as const
-      return { ok: true } as const
+      if (!writable) return Either.left("sandbox mount root is not writable")
+      return Either.void
     })
 
     return {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Redacted } from "effect"
+import { Either, Redacted } from "effect"
 import { bearerFrom, makeBearerCheck } from "../../src/worker-api/Auth.ts"
 
 describe("bearer check", () => {
@@ -8,14 +8,14 @@ describe("bearer check", () => {
 
   it("accepts the token and refuses missing, wrong or expired ones", () => {
     const check = makeBearerCheck({ token })
-    expect(check("Bearer worker-token-0123456789abcdef", now)).toEqual({ ok: true })
-    expect(check("bearer worker-token-0123456789abcdef", now)).toEqual({ ok: true })
-    expect(check(undefined, now)).toEqual({ ok: false, detail: "missing bearer token" })
-    expect(check("Basic abc", now)).toEqual({ ok: false, detail: "missing bearer token" })
-    expect(check("Bearer worker-token-0123456789abcdeX", now)).toEqual({ ok: false, detail: "invalid bearer token" })
-    expect(check("Bearer x", now)).toEqual({ ok: false, detail: "invalid bearer token" })
+    expect(check("Bearer worker-token-0123456789abcdef", now)).toEqual(Either.void)
+    expect(check("bearer worker-token-0123456789abcdef", now)).toEqual(Either.void)
+    expect(check(undefined, now)).toEqual(Either.left("missing bearer token"))
+    expect(check("Basic abc", now)).toEqual(Either.left("missing bearer token"))
+    expect(check("Bearer worker-token-0123456789abcdeX", now)).toEqual(Either.left("invalid bearer token"))
+    expect(check("Bearer x", now)).toEqual(Either.left("invalid bearer token"))
     const expiring = makeBearerCheck({ token, expiresAt: new Date("2026-03-01T09:59:59Z") })
-    expect(expiring("Bearer worker-token-0123456789abcdef", now)).toEqual({ ok: false, detail: "bearer token expired" })
+    expect(expiring("Bearer worker-token-0123456789abcdef", now)).toEqual(Either.left("bearer token expired"))
   })
 
   it("parses the Authorization header strictly", () => {
