@@ -1,5 +1,5 @@
 import { HttpApiBuilder } from "@effect/platform"
-import { Effect, Exit, Option, Redacted } from "effect"
+import { Effect, Either, Exit, Option, Redacted } from "effect"
 import { Passwords } from "../../layers/Passwords.ts"
 import type { LoginRequest } from "../../schema/auth.ts"
 import { BadRequest, TooManyRequests, Unauthorized } from "../../schema/problem.ts"
@@ -33,12 +33,13 @@ const login = (body: LoginRequest, client: ClientInfo) =>
     const who = { subject_handle: body.handle, ip: client.ip, user_agent: client.userAgent }
 
     const admission = yield* throttle.admitLogin(client.ip, body.handle)
-    if ("refusal" in admission) {
-      yield* audit.record({ event_type: "login_failure", success: false, reason: admission.refusal.reason, ...who })
-      return yield* Effect.fail(tooMany(admission.refusal))
+    if (Either.isLeft(admission)) {
+      yield* audit.record({ event_type: "login_failure", success: false, reason: admission.left.reason, ...who })
+      return yield* Effect.fail(tooMany(admission.left))
     }
+    const admittedAt = admission.right
     return yield* check(body, client).pipe(
-      Effect.onExit((exit) => throttle.settleLogin(client.ip, body.handle, admission.admittedAt, Exit.isSuccess(exit)))
+      Effect.onExit((exit) => throttle.settleLogin(client.ip, body.handle, admittedAt, Exit.isSuccess(exit)))
     )
   }).pipe(Effect.withSpan("Auth.login"))
 

@@ -1,4 +1,4 @@
-import { Clock, Context, Effect, Layer } from "effect"
+import { Clock, Context, Effect, Either, Layer } from "effect"
 import { GatewayConfig, type GatewaySettings } from "./GatewayConfig.ts"
 
 /**
@@ -95,19 +95,19 @@ export const makeThrottle = (settings: GatewaySettings) => {
   const withNow = <A>(f: (now: number) => A) => Effect.map(Clock.currentTimeMillis, f)
 
   /**
-   * Admits one login attempt, counted as a failure now, or refuses it. An admitted attempt must be settled with
-   * `settleLogin` whatever happens (the handler does it on exit).
+   * Admits one login attempt, counted as a failure now (Right: the admission time), or refuses it (Left). An
+   * admitted attempt must be settled with `settleLogin` whatever happens (the handler does it on exit).
    */
   const admitLogin = (ip: string, handle: string) =>
-    withNow((now): { readonly refusal: Refusal } | { readonly admittedAt: number } => {
+    withNow((now): Either.Either<number, Refusal> => {
       const key = handle.toLowerCase()
       const refusal = countCall(ip, now) ?? lockOf(ips, ip, now) ?? lockOf(handles, key, now)
-      if (refusal !== undefined) return { refusal }
-      if (inFlight.has(key)) return { refusal: { reason: "login_in_flight", retryAfterSeconds: 1 } }
+      if (refusal !== undefined) return Either.left(refusal)
+      if (inFlight.has(key)) return Either.left({ reason: "login_in_flight", retryAfterSeconds: 1 })
       inFlight.add(key)
       fail(handles, key, settings.lockoutThreshold, now)
       fail(ips, ip, settings.ipFailureThreshold, now)
-      return { admittedAt: now }
+      return Either.right(now)
     })
 
   /** Ends an admitted attempt: a success resets the handle and takes back the IP's counted failure. */

@@ -1,5 +1,5 @@
 import { HttpApiBuilder, HttpServerResponse } from "@effect/platform"
-import { Chunk, Duration, Effect, Schema, Stream } from "effect"
+import { Chunk, Duration, Effect, Either, Schema, Stream } from "effect"
 import type { JobPayload } from "../../schema/job.ts"
 import { BadRequest, Conflict, NotFound } from "../../schema/problem.ts"
 import { LOG_EVENT_CONTENT_TYPE, LogsFollowHeaders, type CreateTaskRequest, type JobResultView, type TaskLogs, type TaskView } from "../../schema/task.ts"
@@ -57,14 +57,11 @@ export const taskLogs = (taskId: string, jobs: ReadonlyArray<JobRow>, stream: "s
     : jobs.map((j) => textField(j.result, "stderr") || textField(j.result, "error")).join("")
 })
 
-type CreateCheck = { readonly payload: JobPayload } | { readonly error: BadRequest }
-
-const invalid = (path: string, message: string): CreateCheck => ({
-  error: new BadRequest({ detail: `invalid request: ${path}: ${message}`, errors: [{ path, message }] })
-})
+const invalid = (path: string, message: string) =>
+  Either.left(new BadRequest({ detail: `invalid request: ${path}: ${message}`, errors: [{ path, message }] }))
 
 /** The checks across fields, then the job: prompt ⇒ inference job; script/commands ⇒ `sh -c` sandbox job. */
-export const jobFor = (body: CreateTaskRequest): CreateCheck => {
+export const jobFor = (body: CreateTaskRequest): Either.Either<JobPayload, BadRequest> => {
   const mode = body.input_mode ?? "prompt"
   const placement = {
     ...(body.node_selector !== undefined && body.node_selector.length > 0 ? { node_selector: body.node_selector } : {}),
@@ -78,19 +75,17 @@ export const jobFor = (body: CreateTaskRequest): CreateCheck => {
     if (body.files !== undefined && body.files.length > 0) {
       return invalid("files", "only script and commands tasks take files (they are written under /workspace)")
     }
-    return { payload: { inference: { prompt: body.prompt }, ...placed } }
+    return Either.right({ inference: { prompt: body.prompt }, ...placed })
   }
   if (body.use_inference === true) {
     return invalid("use_inference", "inference inside a sandbox (script/commands) is Phase 1.5; use input_mode prompt")
   }
-  return {
-    payload: {
-      command: ["sh", "-c", body.prompt],
-      ...(body.timeout_seconds !== undefined ? { timeout_seconds: body.timeout_seconds } : {}),
-      ...placed,
-      ...(body.files !== undefined && body.files.length > 0 ? { files: body.files } : {})
-    }
-  }
+  return Either.right({
+    command: ["sh", "-c", body.prompt],
+    ...(body.timeout_seconds !== undefined ? { timeout_seconds: body.timeout_seconds } : {}),
+    ...placed,
+    ...(body.files !== undefined && body.files.length > 0 ? { files: body.files } : {})
+  })
 }
 
 const notFound = (id: string) => new NotFound({ detail: `no task ${id}` })
@@ -113,8 +108,7 @@ export const TasksHttpLive = HttpApiBuilder.group(GatewayApi, "tasks", (handlers
     .handle("create", ({ payload }) =>
       Effect.gen(function*() {
         const user = yield* CurrentUser
-        const checked = jobFor(payload)
-        if ("error" in checked) return yield* Effect.fail(checked.error)
+        const job = yield* jobFor(payload)
         const row = yield* (yield* TasksRepo).create({
           userId: user.id,
           prompt: payload.prompt,
@@ -124,7 +118,7 @@ export const TasksHttpLive = HttpApiBuilder.group(GatewayApi, "tasks", (handlers
             input_mode: payload.input_mode ?? "prompt",
             ...(payload.attachments !== undefined && payload.attachments.length > 0 ? { attachments: payload.attachments } : {})
           },
-          payload: checked.payload
+          payload: job
         })
         yield* Effect.logInfo("task created").pipe(Effect.annotateLogs({ task_id: row.id, user_id: user.id }))
         return taskView(row)

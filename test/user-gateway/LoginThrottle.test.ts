@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, TestClock } from "effect"
+import { Effect, Either, TestClock } from "effect"
 import type { GatewaySettings } from "../../src/user-gateway/GatewayConfig.ts"
 import { makeThrottle } from "../../src/user-gateway/LoginThrottle.ts"
 
@@ -23,8 +23,8 @@ type Throttle = ReturnType<typeof makeThrottle>
 const attempt = (throttle: Throttle, ip: string, handle: string, succeeded: boolean) =>
   Effect.gen(function*() {
     const admission = yield* throttle.admitLogin(ip, handle)
-    if ("refusal" in admission) return admission.refusal
-    yield* throttle.settleLogin(ip, handle, admission.admittedAt, succeeded)
+    if (Either.isLeft(admission)) return admission.left
+    yield* throttle.settleLogin(ip, handle, admission.right, succeeded)
     return undefined
   })
 
@@ -49,11 +49,11 @@ describe("LoginThrottle", () => {
       const throttle = makeThrottle({ ...settings, rateLimitPerMinute: 100, ipFailureThreshold: 100 })
       // A burst: each guess is admitted only after the previous one settled, and the threshold-th locks the handle.
       const first = yield* throttle.admitLogin("10.0.0.1", "dave")
-      expect("admittedAt" in first).toBe(true)
-      expect(yield* throttle.admitLogin("10.0.0.2", "DAVE")).toEqual({
-        refusal: { reason: "login_in_flight", retryAfterSeconds: 1 }
-      })
-      if ("admittedAt" in first) yield* throttle.settleLogin("10.0.0.1", "dave", first.admittedAt, false)
+      expect(Either.isRight(first)).toBe(true)
+      expect(yield* throttle.admitLogin("10.0.0.2", "DAVE")).toEqual(
+        Either.left({ reason: "login_in_flight", retryAfterSeconds: 1 })
+      )
+      if (Either.isRight(first)) yield* throttle.settleLogin("10.0.0.1", "dave", first.right, false)
       const outcomes: Array<string> = []
       for (let i = 0; i < 10; i++) outcomes.push((yield* attempt(throttle, "10.0.0.3", "dave", false))?.reason ?? "checked")
       // 3 attempts in all were checked (the first above and two here); everything after is locked out.

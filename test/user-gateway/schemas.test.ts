@@ -22,18 +22,18 @@ describe("job payload", () => {
 
 describe("task creation", () => {
   it("turns prompt tasks into inference jobs and script/commands into sh -c sandbox jobs", () => {
-    expect(jobFor(decodeTask({ prompt: "Say hi" }))).toEqual({ payload: { inference: { prompt: "Say hi" } } })
-    expect(jobFor(decodeTask({ prompt: "Say hi", use_inference: true }))).toEqual({ payload: { inference: { prompt: "Say hi" } } })
-    expect(jobFor(decodeTask({ prompt: "echo a", input_mode: "commands", timeout_seconds: 9 }))).toEqual({
-      payload: { command: ["sh", "-c", "echo a"], timeout_seconds: 9 }
-    })
+    expect(jobFor(decodeTask({ prompt: "Say hi" }))).toEqual(Either.right({ inference: { prompt: "Say hi" } }))
+    expect(jobFor(decodeTask({ prompt: "Say hi", use_inference: true }))).toEqual(Either.right({ inference: { prompt: "Say hi" } }))
+    expect(jobFor(decodeTask({ prompt: "echo a", input_mode: "commands", timeout_seconds: 9 }))).toEqual(
+      Either.right({ command: ["sh", "-c", "echo a"], timeout_seconds: 9 })
+    )
   })
 
   it("refuses use_inference on sandbox tasks and a timeout on prompt tasks, naming the field", () => {
     const sandboxInference = jobFor(decodeTask({ prompt: "x", input_mode: "script", use_inference: true }))
-    expect("error" in sandboxInference && sandboxInference.error.errors?.[0]?.path).toBe("use_inference")
+    expect(Either.isLeft(sandboxInference) && sandboxInference.left.errors?.[0]?.path).toBe("use_inference")
     const promptTimeout = jobFor(decodeTask({ prompt: "x", timeout_seconds: 3 }))
-    expect("error" in promptTimeout && promptTimeout.error.errors?.[0]?.path).toBe("timeout_seconds")
+    expect(Either.isLeft(promptTimeout) && promptTimeout.left.errors?.[0]?.path).toBe("timeout_seconds")
   })
 
   it("refuses unknown fields, blank prompts, NUL characters and out-of-range values", () => {
