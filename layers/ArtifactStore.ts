@@ -1,5 +1,5 @@
-import { SqlClient } from "@effect/sql"
-import { Context, Data, Effect, Layer, Option } from "effect"
+import { SqlClient, SqlSchema } from "@effect/sql"
+import { Context, Data, Effect, Layer, Option, Schema } from "effect"
 
 /**
  * Where artifact bytes live, by key (`<task_id>/<job_id>/<path>`); the list of a task's artifacts is always in
@@ -20,13 +20,19 @@ const storeError = (what: string) => (e: unknown) =>
 
 export const makePostgresStore = Effect.gen(function*() {
   const sql = yield* SqlClient.SqlClient
+  const blob = SqlSchema.findOne({
+    Request: Schema.String,
+    /** bytea: a Buffer from the driver. */
+    Result: Schema.Struct({ content: Schema.Uint8ArrayFromSelf }),
+    execute: (key) => sql`SELECT content FROM artifact_blobs WHERE key = ${key}`
+  })
   return {
     put: (key, bytes) =>
       sql`INSERT INTO artifact_blobs (key, content) VALUES (${key}, ${Buffer.from(bytes)})
           ON CONFLICT (key) DO UPDATE SET content = EXCLUDED.content`.pipe(Effect.asVoid, Effect.mapError(storeError("storing an artifact"))),
     get: (key) =>
-      sql<{ readonly content: Uint8Array }>`SELECT content FROM artifact_blobs WHERE key = ${key}`.pipe(
-        Effect.map((rows) => Option.fromNullable(rows[0]?.content)),
+      blob(key).pipe(
+        Effect.map(Option.map((row) => row.content)),
         Effect.mapError(storeError("reading an artifact"))
       ),
     remove: (key) =>

@@ -1,5 +1,5 @@
-import { SqlClient } from "@effect/sql"
-import { Config, Effect, Layer, Redacted } from "effect"
+import { SqlClient, SqlSchema } from "@effect/sql"
+import { Config, Effect, Layer, Option, Redacted, Schema } from "effect"
 import { HASH_ALG, Passwords } from "./Passwords.ts"
 
 /**
@@ -14,26 +14,40 @@ export const DEFAULT_ADMIN_PASSWORD = "admin123"
 export const isAdminHandle = (handle: string): boolean => handle === ADMIN_HANDLE
 
 const adminExists = Effect.flatMap(SqlClient.SqlClient, (sql) =>
-  sql<{ readonly n: number }>`SELECT count(*)::int AS n FROM users WHERE handle = ${ADMIN_HANDLE}`.pipe(
-    Effect.map((rows) => (rows[0]?.n ?? 0) > 0),
+  SqlSchema.single({
+    Request: Schema.String,
+    Result: Schema.Struct({ n: Schema.Number }),
+    execute: (handle) => sql`SELECT count(*)::int AS n FROM users WHERE handle = ${handle}`
+  })(ADMIN_HANDLE).pipe(
+    Effect.map(({ n }) => n > 0),
     Effect.orDie
   ))
 
 /** The admin and its credential in one transaction; false when another program created it first. */
 const createAdmin = (phc: string) =>
-  Effect.flatMap(SqlClient.SqlClient, (sql) =>
-    sql.withTransaction(
-      Effect.gen(function*() {
-        const [user] = yield* sql<{ readonly id: string }>`
-          INSERT INTO users (handle, is_active) VALUES (${ADMIN_HANDLE}, true)
-          ON CONFLICT (handle) DO NOTHING RETURNING id`
-        if (user === undefined) return false
-        yield* sql`
+  Effect.flatMap(SqlClient.SqlClient, (sql) => {
+    const insertUser = SqlSchema.findOne({
+      Request: Schema.String,
+      Result: Schema.Struct({ id: Schema.String }),
+      execute: (handle) =>
+        sql`INSERT INTO users (handle, is_active) VALUES (${handle}, true) ON CONFLICT (handle) DO NOTHING RETURNING id`
+    })
+    const insertCredential = SqlSchema.void({
+      Request: Schema.Struct({ userId: Schema.String, phc: Schema.Uint8ArrayFromSelf }),
+      execute: ({ phc, userId }) =>
+        sql`
           INSERT INTO password_credentials (user_id, password_hash, hash_alg)
-          VALUES (${user.id}, ${Buffer.from(phc, "utf8")}, ${HASH_ALG})`
+          VALUES (${userId}, ${phc}, ${HASH_ALG})`
+    })
+    return sql.withTransaction(
+      Effect.gen(function*() {
+        const user = yield* insertUser(ADMIN_HANDLE)
+        if (Option.isNone(user)) return false
+        yield* insertCredential({ userId: user.value.id, phc: Buffer.from(phc, "utf8") })
         return true
       })
-    ).pipe(Effect.orDie))
+    ).pipe(Effect.orDie)
+  })
 
 export const bootstrapAdmin = Effect.gen(function*() {
   const configured = yield* Config.option(Config.redacted("BOOTSTRAP_ADMIN_PASSWORD"))
