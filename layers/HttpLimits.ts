@@ -79,9 +79,37 @@ export const makeLimitedServer = (limits: ServerLimits): Server => {
     busy.add(req.socket)
     res.once("close", () => busy.delete(req.socket))
   })
+  lingerBeforeClosing(server)
   server.setTimeout(limits.writeTimeoutMs)
   server.on("timeout", (socket: Socket) => {
     if (!busy.has(socket) || socket.writableLength > 0) socket.destroy()
   })
   return server
+}
+
+/** How long a connection answered before its body was read keeps discarding that body before it closes. */
+const LINGER_MS = 2_000
+
+/**
+ * Apache's "lingering close": a request refused before its body was read (401, 413, 415) is answered and the
+ * connection closed, but closing a socket with unread input makes the kernel reset the connection, and the reset can
+ * destroy the answer before the client has read it (a client still uploading sees "connection reset" instead of
+ * 401). So such a connection half-closes (our side is done), keeps discarding what the client still sends for up to
+ * LINGER_MS, and closes when the client does or the time is up.
+ */
+const lingerBeforeClosing = (server: Server) => {
+  const current = new WeakMap<Socket, IncomingMessage>()
+  server.on("request", (req: IncomingMessage) => current.set(req.socket, req))
+  server.on("connection", (socket: Socket) => {
+    const destroySoon = socket.destroySoon.bind(socket)
+    // Node ends a connection with `destroySoon` once the last answer on it is written.
+    socket.destroySoon = () => {
+      const req = current.get(socket)
+      if (req === undefined || req.complete) return destroySoon()
+      socket.end()
+      const timer = setTimeout(() => socket.destroy(), LINGER_MS)
+      timer.unref()
+      socket.once("close", () => clearTimeout(timer))
+    }
+  })
 }

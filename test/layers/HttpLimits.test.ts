@@ -73,4 +73,37 @@ describe("HttpLimits", () => {
     expect(outcome).toEqual({ closed: true, answered: true })
     server.close()
   }, 30_000)
+
+  it("answers a refused upload and closes without resetting the connection (lingering close)", async () => {
+    const server = makeLimitedServer(DEFAULT_LIMITS)
+    // Refused before the body is read, as a missing token is.
+    server.on("request", (_req, res) => res.writeHead(401, { "content-type": "text/plain" }).end("no"))
+    const port = await listen(server)
+    const upload = () =>
+      new Promise<{ readonly answer: string; readonly error: string | undefined }>((resolve) => {
+        const body = Buffer.alloc(8 * 1024 * 1024, 120)
+        let answer = ""
+        let error: string | undefined
+        const socket = connect(port, "127.0.0.1")
+        socket.on("data", (d: Buffer) => {
+          answer += d.toString("utf8")
+        })
+        socket.on("error", (e: NodeJS.ErrnoException) => {
+          error = e.code
+        })
+        socket.on("close", () => resolve({ answer, error }))
+        socket.write(`POST /v1/tasks HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: ${body.length}\r\n\r\n`)
+        socket.end(body)
+      })
+    try {
+      for (let i = 0; i < 10; i++) {
+        const { answer, error } = await upload()
+        expect(answer).toMatch(/^HTTP\/1\.1 401 /)
+        // A reset (EPIPE/ECONNRESET while the client still writes) is what can destroy the answer in flight.
+        expect(error).toBeUndefined()
+      }
+    } finally {
+      server.close()
+    }
+  })
 })
