@@ -3,7 +3,9 @@ import { Cause, Deferred, Duration, Effect, Fiber, Layer, Ref, Schedule, Stream 
 import { Readiness } from "./Readiness.ts"
 import { DispatchSettings, jobDeadlineMs } from "./DispatchSettings.ts"
 import { DispatchWakeup } from "./DispatchWakeup.ts"
-import { failure, JobsRepo, runBody, type ClaimedJob, type NodeTarget } from "./JobsRepo.ts"
+import { failure } from "../../schema/result.ts"
+import { type CoolDown, coolDownAfter } from "./DispatchRules.ts"
+import { JobsRepo, type ClaimedJob } from "./JobsRepo.ts"
 import { makeLeases, type Lease, type Leases } from "./Leases.ts"
 import { ArtifactStore, makePostgresStore } from "../../layers/ArtifactStore.ts"
 import { makeArtifactsIngest } from "./ArtifactsIngest.ts"
@@ -11,6 +13,8 @@ import { relayOutput } from "./OutputRelay.ts"
 import { makeOutputRepo } from "./OutputRepo.ts"
 import { reconcile, requeueCounted, type ReconcileDeps } from "./Reconciler.ts"
 import { WorkerClient, type WorkerTarget } from "./WorkerClient.ts"
+import { runBody } from "./WorkerRequest.ts"
+import type { NodeTarget } from "./WorkerTargets.ts"
 
 /**
  * The dispatcher (control-plane.md §9): a supervised fiber in every control-plane process. It wakes on
@@ -52,7 +56,6 @@ export const ReadinessWithDispatcher = Layer.effect(
   })
 ).pipe(Layer.provide(Readiness.Live))
 
-const MAX_COOL_DOWN_S = 30
 /** After a job's answer, how long its live output relay may take to store the last chunks. */
 const RELAY_DRAIN = Duration.seconds(2)
 /**
@@ -62,12 +65,6 @@ const RELAY_DRAIN = Duration.seconds(2)
 const RELAY_START = Duration.millis(100)
 const CLAIM_BATCH = 64
 const LAPSED_BATCH = 64
-
-interface CoolDown {
-  readonly failures: number
-  readonly since: number
-  readonly until: number
-}
 
 /** A result whose artifacts could not be stored: their content is dropped and the failure said in `refused`. */
 const withoutArtifactContent = (result: unknown): unknown =>
@@ -132,11 +129,9 @@ const runOnce = Effect.gen(function*() {
 
   const coolDown = (node: NodeTarget) =>
     Effect.suspend(() => {
-      const failures = (cooling.get(node.id)?.failures ?? 0) + 1
-      const now = Date.now()
-      const until = now + Math.min(2 ** failures, MAX_COOL_DOWN_S) * 1000
-      cooling.set(node.id, { failures, since: now, until })
-      return wakeAt(until)
+      const next = coolDownAfter(cooling.get(node.id), Date.now())
+      cooling.set(node.id, next)
+      return wakeAt(next.until)
     })
 
   const deps: ReconcileDeps = { repo: finishing, client, settings, onRequeued: wakeAt }

@@ -1,24 +1,30 @@
 import { SqlClient } from "@effect/sql"
-import { Context, Effect, Either, Layer, Option, ParseResult, type Redacted, Schema } from "effect"
+import { Context, Effect, Layer, Option } from "effect"
+import type { CompletedPayload } from "../../schema/job.ts"
+import { failure, storableJson } from "../../schema/result.ts"
 import { dispatchableCondition, inferencePathCondition } from "./Dispatchable.ts"
-import { type CompletedPayload, isInferenceJob, JobPayload } from "../../schema/job.ts"
-import type { WorkerTarget } from "./WorkerClient.ts"
-import { WorkerTokens } from "./WorkerTokens.ts"
-import { failure, storableJson, storableText } from "../../schema/result.ts"
-
-export type { CompletedPayload }
-export { failure, type FailureResult, type FailureType } from "../../schema/result.ts"
+import {
+  freeSlots,
+  hasNeeds,
+  isCooling,
+  labelsOf,
+  neverPlaceable,
+  type NodeCandidate,
+  type NodeNeeds,
+  type PlacementNode,
+  placeJobs,
+  resultSummary,
+  storedPayload,
+  storedTimeoutSeconds
+} from "./DispatchRules.ts"
+import { makeWorkerTargets, type NodeTarget } from "./WorkerTargets.ts"
 
 /**
- * The dispatcher's SQL (control-plane.md §9). A job's lease alone says who owns it: every write after the claim is
- * guarded by `lease_id`, so a dispatcher that lost its lease writes nothing, and by status, so `canceled` sticks.
- * Lock order everywhere (here and the gateway's cancel): job rows in id order, then their tasks; never a task first.
+ * The dispatcher's SQL (control-plane.md §9); its decisions are DispatchRules.ts. A job's lease alone says who owns
+ * it: every write after the claim is guarded by `lease_id`, so a dispatcher that lost its lease writes nothing, and by
+ * status, so `canceled` sticks. Lock order everywhere (here and the gateway's cancel): job rows in id order, then
+ * their tasks; never a task first.
  */
-
-/** A node the dispatcher may call: its own URL and its own token (never a global one). */
-export interface NodeTarget extends WorkerTarget {
-  readonly id: string
-}
 
 /** A job this dispatcher holds the lease of. */
 export interface HeldJob {
@@ -65,125 +71,6 @@ export interface ClaimResult {
   readonly nodes: number
 }
 
-// --- Pure parts (tested on their own) ---
-
-const MAX_SUMMARY_CODE_POINTS = 200
-
-const cut = (s: string) => Array.from(s).slice(0, MAX_SUMMARY_CODE_POINTS).join("")
-
-const firstLine = (s: unknown): string =>
-  typeof s === "string" ? (s.split("\n").find((line) => line.trim() !== "") ?? "").trim() : ""
-
-/**
- * `tasks.metadata.result_summary` (control-plane.md §9 step 6): the worker said other than `completed` ⇒
- * `job <status>`; else the first line of stdout, else of stderr (≤200 code points), else `completed`. Our additions:
- * a canceled job reads `job canceled`, a dispatch failure `job failed (<error_type>)`.
- */
-export const resultSummary = (result: unknown, jobStatus: string): string => {
-  if (jobStatus === "canceled") return "job canceled"
-  const r = typeof result === "object" && result !== null ? result as Record<string, unknown> : {}
-  if (typeof r.error_type === "string") return `job failed (${r.error_type})`
-  if (r.status !== "completed") return `job ${typeof r.status === "string" ? r.status : "failed"}`
-  const line = firstLine(r.stdout) || firstLine(r.stderr)
-  return line === "" ? "completed" : storableText(cut(line))
-}
-
-const decodePayload = Schema.decodeUnknownEither(JobPayload)
-
-/** Step 4: the stored payload, completed with the deployment's image or model; invalid ⇒ a readable reason. */
-export const completePayload = (
-  payload: unknown,
-  defaults: { readonly sandboxImage: string; readonly inferenceModel: string }
-): Either.Either<CompletedPayload, string> =>
-  decodePayload(payload).pipe(
-    Either.mapLeft((e) => `the job payload is neither a sandbox nor an inference job: ${ParseResult.TreeFormatter.formatErrorSync(e)}`),
-    Either.map((p): CompletedPayload =>
-      isInferenceJob(p)
-        ? {
-          _tag: "inference",
-          inference: { prompt: p.inference.prompt, model: p.inference.model ?? defaults.inferenceModel },
-          ...(p.placement !== undefined ? { placement: p.placement } : {})
-        }
-        : {
-          _tag: "sandbox",
-          ...(p.placement !== undefined ? { placement: p.placement } : {}),
-          sandbox: {
-            image: p.image ?? defaults.sandboxImage,
-            command: p.command,
-            ...(p.env !== undefined ? { env: p.env } : {}),
-            ...(p.timeout_seconds !== undefined ? { timeout_seconds: p.timeout_seconds } : {}),
-            ...(p.network_policy !== undefined ? { network_policy: p.network_policy } : {}),
-            ...(p.files !== undefined && p.files.length > 0 ? { files: p.files } : {})
-          }
-        }
-    )
-  )
-
-/** The payload as stored back on the job (the variant's own shape, defaults filled in). */
-export const storedPayload = (p: CompletedPayload): unknown => ({
-  ...(p._tag === "inference" ? { inference: p.inference } : p.sandbox),
-  ...(p.placement !== undefined ? { placement: p.placement } : {})
-})
-
-/** What a job needs of its node: an inference path (inference jobs, or asked for), and these labels. */
-export interface NodeNeeds {
-  readonly inference: boolean
-  readonly labels: ReadonlyArray<string>
-}
-
-export const needsOf = (p: CompletedPayload): NodeNeeds => ({
-  inference: p._tag === "inference" || p.placement?.inference === true,
-  labels: p.placement?.node_selector ?? []
-})
-
-/** Whether a node can ever run a job with these needs (free slots aside). */
-export const satisfies = (node: { readonly inferencePath: boolean; readonly labels: ReadonlyArray<string> }, needs: NodeNeeds) =>
-  (!needs.inference || node.inferencePath) && needs.labels.every((l) => node.labels.includes(l))
-
-/** Why no live node can run the job, for its failure result. */
-export const unsatisfiableReason = (
-  needs: NodeNeeds,
-  live: ReadonlyArray<{ readonly slug: string; readonly inferencePath: boolean; readonly labels: ReadonlyArray<string> }>
-): string => {
-  const wanted = [
-    ...(needs.labels.length > 0 ? [`labels ${needs.labels.join(", ")}`] : []),
-    ...(needs.inference ? ["inference capability"] : [])
-  ].join(" and ")
-  const seen = live
-    .slice(0, 10)
-    .map((n) => `${n.slug} [${[...n.labels, ...(n.inferencePath ? ["inference"] : [])].join(", ") || "no labels"}]`)
-    .join("; ")
-  return `no live node has ${wanted}; live nodes: ${seen}${live.length > 10 ? `; and ${live.length - 10} more` : ""}`
-}
-
-export interface NodeCandidate {
-  readonly id: string
-  readonly slug: string
-  readonly inferencePath: boolean
-  readonly labels: ReadonlyArray<string>
-  /** Jobs it may still take now. */
-  free: number
-  inflight: number
-}
-
-/**
- * Placement (docs/dispatch.md "Placement"): among the nodes that satisfy the job's needs and have a free slot, the
- * most free slots first; then the fewest jobs in flight (spread); ties by slug.
- */
-export const pickNode = (nodes: ReadonlyArray<NodeCandidate>, needs: NodeNeeds): NodeCandidate | undefined => {
-  let best: NodeCandidate | undefined
-  for (const n of nodes) {
-    if (n.free <= 0 || !satisfies(n, needs)) continue
-    if (
-      best === undefined || n.free > best.free ||
-      (n.free === best.free && (n.inflight < best.inflight || (n.inflight === best.inflight && n.slug < best.slug)))
-    ) best = n
-  }
-  return best
-}
-
-// --- SQL ---
-
 interface NodeRowForClaim {
   readonly labels: unknown
   readonly id: string
@@ -211,39 +98,9 @@ const CLAIM_LOCK_SPACE = 0x7a5d
 /** Queued jobs looked at beyond the free slots in one claim. */
 const PLACEMENT_LOOKAHEAD = 64
 
-const labelsOf = (value: unknown): ReadonlyArray<string> =>
-  Array.isArray(value) ? value.filter((l): l is string => typeof l === "string") : []
-
 export const makeJobsRepo = Effect.gen(function*() {
   const sql = yield* SqlClient.SqlClient
-  const tokens = yield* WorkerTokens
-
-  // Decrypted tokens by their stored (encrypted) form: a claim looks at every dispatchable node, and decrypting each
-  // of a thousand nodes' tokens on every claim would cost more than the claim itself. A rotated token is a new key.
-  const decrypted = new Map<string, Redacted.Redacted<string>>()
-  const decryptToken = (slug: string, stored: string) =>
-    Effect.suspend(() => {
-      const known = decrypted.get(stored)
-      return known !== undefined ? Effect.succeed(Option.some(known)) : decryptUncached(slug, stored).pipe(
-        Effect.tap(Option.match({
-          onNone: () => Effect.void,
-          onSome: (token) => Effect.sync(() => {
-            if (decrypted.size >= 100_000) decrypted.clear()
-            decrypted.set(stored, token)
-          })
-        }))
-      )
-    })
-
-  const decryptUncached = (slug: string, stored: string) =>
-    tokens.decrypt(stored).pipe(
-      Effect.tapError((e) =>
-        Effect.logError("worker token cannot be decrypted; check WORKER_TOKEN_KEY/JWT_SECRET").pipe(
-          Effect.annotateLogs({ node: slug, reason: e.reason })
-        )
-      ),
-      Effect.option
-    )
+  const workerTargets = yield* makeWorkerTargets
 
   /**
    * Ends a job with `result` (step 6 rules) and gives its task the same terminal status unless already terminal, with
@@ -262,6 +119,12 @@ export const makeJobsRepo = Effect.gen(function*() {
           CASE WHEN job.status = 'canceled' THEN ${resultSummary(result, "canceled")} ELSE ${resultSummary(result, outcome)} END)
       FROM job WHERE t.id = job.task_id
       RETURNING t.id::text AS id`.pipe(Effect.map((rows): FinishOutcome => (rows.length > 0 ? "stored" : "lost")))
+
+  /** A job refused at the claim: it starts and fails at once, so it ends like any failed job. */
+  const failAtClaim = (jobId: string, result: unknown) =>
+    sql`UPDATE jobs SET status = 'running', started_at = now() WHERE id = ${jobId}`.pipe(
+      Effect.zipRight(finishInTx(jobId, null, result, "failed"))
+    )
 
   /**
    * Step 2 in one transaction: take the claim lock, read the dispatchable nodes with what they run, take the oldest
@@ -293,22 +156,19 @@ export const makeJobsRepo = Effect.gen(function*() {
       const targets = new Map<string, NodeTarget>()
       const candidates: Array<NodeCandidate> = []
       for (const row of nodeRows) {
-        const cool = options.cooling.get(row.id)
-        // A new ack since the cool-down started means the node came back: try it now.
-        if (cool !== undefined && cool.until > now && (row.config_ack_at?.getTime() ?? 0) <= cool.since) continue
-        const inflight = row.inflight
-        const limit = Math.min(row.max_concurrency ?? Infinity, options.nodeMaxInflight)
-        if (limit - inflight <= 0) continue
-        const token = yield* decryptToken(row.node_slug, row.token)
-        if (Option.isNone(token)) continue
-        targets.set(row.id, { id: row.id, nodeSlug: row.node_slug, url: row.url.replace(/\/+$/, ""), token: token.value })
+        if (isCooling(options.cooling.get(row.id), row.config_ack_at, now)) continue
+        const free = freeSlots(row, options.nodeMaxInflight)
+        if (free <= 0) continue
+        const target = yield* workerTargets.resolve(row)
+        if (Option.isNone(target)) continue
+        targets.set(row.id, target.value)
         candidates.push({
           id: row.id,
           slug: row.node_slug,
           inferencePath: row.inference_path,
           labels: labelsOf(row.labels),
-          free: limit - inflight,
-          inflight
+          free,
+          inflight: row.inflight
         })
       }
       const capacity = candidates.reduce((sum, n) => sum + n.free, 0)
@@ -323,35 +183,28 @@ export const makeJobsRepo = Effect.gen(function*() {
         ORDER BY j.created_at, j.id
         LIMIT ${Math.min(options.limit, capacity) + PLACEMENT_LOOKAHEAD}
         FOR UPDATE SKIP LOCKED`
-      let live: ReadonlyArray<{ readonly slug: string; readonly inferencePath: boolean; readonly labels: ReadonlyArray<string> }> | undefined
-      let assignable = Math.min(options.limit, capacity)
+      let live: ReadonlyArray<PlacementNode> | undefined
+      // No free node fits: a job with needs fails at once if no live node could ever take it; any other waits.
+      const unsatisfiable = (needs: NodeNeeds) =>
+        Effect.gen(function*() {
+          if (!hasNeeds(needs)) return undefined
+          live ??= yield* liveNodes
+          const reason = neverPlaceable(needs, live)
+          return reason === undefined ? undefined : failure("unsatisfiable", reason)
+        })
       const assigned: Array<{ readonly job: JobRowForClaim; readonly payload: CompletedPayload; readonly node: NodeCandidate }> = []
       let invalid = 0
-      for (const job of jobs) {
-        const payload = completePayload(job.payload, options)
-        if (Either.isLeft(payload)) {
-          yield* sql`UPDATE jobs SET status = 'running', started_at = now() WHERE id = ${job.id}`
-          yield* finishInTx(job.id, null, failure("invalid_payload", payload.left), "failed")
-          invalid++
+      for (const placement of placeJobs(jobs, candidates, Math.min(options.limit, capacity), options)) {
+        if (placement._tag === "Placed") {
+          assigned.push(placement)
           continue
         }
-        if (assignable <= 0) break
-        const needs = needsOf(payload.right)
-        const node = pickNode(candidates, needs)
-        if (node === undefined) {
-          if (needs.labels.length === 0 && !needs.inference) continue
-          // No free node fits: fail it at once if no live node could ever take it, else it waits.
-          live ??= yield* liveNodes
-          if (live.length === 0 || live.some((n) => satisfies(n, needs))) continue
-          yield* sql`UPDATE jobs SET status = 'running', started_at = now() WHERE id = ${job.id}`
-          yield* finishInTx(job.id, null, failure("unsatisfiable", unsatisfiableReason(needs, live)), "failed")
-          invalid++
-          continue
-        }
-        assignable--
-        node.free--
-        node.inflight++
-        assigned.push({ job, payload: payload.right, node })
+        const refusal = placement._tag === "Invalid"
+          ? failure("invalid_payload", placement.reason)
+          : yield* unsatisfiable(placement.needs)
+        if (refusal === undefined) continue
+        yield* failAtClaim(placement.job.id, refusal)
+        invalid++
       }
       if (assigned.length === 0) return { claimed: [], invalid, nodes: nodeRows.length }
       const rows = JSON.stringify(assigned.map((a) => ({ id: a.job.id, node_id: a.node.id, payload: storedPayload(a.payload) })))
@@ -393,7 +246,7 @@ export const makeJobsRepo = Effect.gen(function*() {
     FROM nodes n LEFT JOIN node_capabilities c ON c.node_id = n.id
     WHERE n.status = 'active' AND n.admin_state <> 'disabled'
     ORDER BY n.node_slug`.pipe(
-    Effect.map((rows) => rows.map((r) => ({ slug: r.node_slug, inferencePath: r.inference_path, labels: labelsOf(r.labels) })))
+    Effect.map((rows) => rows.map((r): PlacementNode => ({ slug: r.node_slug, inferencePath: r.inference_path, labels: labelsOf(r.labels) })))
   )
 
   /** Whether any queued job could be claimed now if a node were free (for the "waiting" log line). */
@@ -512,12 +365,11 @@ export const makeJobsRepo = Effect.gen(function*() {
         FROM taken t LEFT JOIN nodes n ON n.id = t.node_id`
       const held: Array<HeldJob> = []
       for (const row of rows) {
-        let node: NodeTarget | undefined
-        if (row.node_id !== null && row.node_slug !== null && row.url !== null && row.token !== null) {
-          const token = yield* decryptToken(row.node_slug, row.token)
-          if (Option.isSome(token)) node = { id: row.node_id, nodeSlug: row.node_slug, url: row.url.replace(/\/+$/, ""), token: token.value }
-        }
-        const timeout = (row.payload as { readonly timeout_seconds?: unknown } | null)?.timeout_seconds
+        const node = row.node_id !== null && row.node_slug !== null && row.url !== null && row.token !== null
+          ? Option.getOrUndefined(
+            yield* workerTargets.resolve({ id: row.node_id, node_slug: row.node_slug, url: row.url, token: row.token })
+          )
+          : undefined
         held.push({
           id: row.id,
           taskId: row.task_id,
@@ -525,7 +377,7 @@ export const makeJobsRepo = Effect.gen(function*() {
           leaseSeq: row.lease_seq,
           startedAt: row.started_at ?? new Date(),
           attempts: row.attempts,
-          timeoutSeconds: typeof timeout === "number" && timeout > 0 ? timeout : undefined,
+          timeoutSeconds: storedTimeoutSeconds(row.payload),
           node,
           status: row.status
         })
@@ -538,12 +390,4 @@ export const makeJobsRepo = Effect.gen(function*() {
 
 export class JobsRepo extends Context.Tag("cynode/JobsRepo")<JobsRepo, Effect.Effect.Success<typeof makeJobsRepo>>() {
   static readonly Live = Layer.effect(JobsRepo, makeJobsRepo)
-}
-
-/** The worker request for a claimed job (worker-node.md §6). */
-export const runBody = (job: ClaimedJob) => {
-  const head = { version: 1, task_id: job.taskId, job_id: job.id, lease_id: job.leaseId, lease_seq: job.leaseSeq }
-  return job.payload._tag === "inference"
-    ? { ...head, inference: job.payload.inference }
-    : { ...head, sandbox: job.payload.sandbox }
 }

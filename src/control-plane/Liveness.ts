@@ -2,7 +2,8 @@ import { SqlClient } from "@effect/sql"
 import { Config, Context, Duration, Effect, Layer, Schedule } from "effect"
 import { goDuration } from "../../layers/Config.ts"
 import { DispatchWakeup } from "./DispatchWakeup.ts"
-import { failure, JobsRepo } from "./JobsRepo.ts"
+import { failure } from "../../schema/result.ts"
+import { JobsRepo } from "./JobsRepo.ts"
 
 /**
  * Node liveness (docs/dispatch.md "Liveness"). Nodes heartbeat every `NODE_HEARTBEAT_INTERVAL` (their own

@@ -3,6 +3,7 @@ import { Effect, Option, type Redacted } from "effect"
 import { dispatchableCondition, type DispatchableNode } from "./Dispatchable.ts"
 import { Readiness } from "./Readiness.ts"
 import type { NodeConfigAck } from "../../schema/node.ts"
+import { decryptOrLog } from "./WorkerTargets.ts"
 import { WorkerTokens } from "./WorkerTokens.ts"
 
 /** SQL for nodes, their capability snapshots and config acks (control-plane.md §4-§8). */
@@ -216,14 +217,7 @@ export class NodesRepo extends Effect.Service<NodesRepo>()("cynode/NodesRepo", {
       const byId = new Map(stored.map((r) => [r.id, r.worker_api_bearer_token] as const))
       const targets: Array<DispatchTarget> = []
       for (const node of nodes) {
-        const token = yield* tokens.decrypt(byId.get(node.id) ?? "").pipe(
-          Effect.tapError((e) =>
-            Effect.logError("worker token cannot be decrypted; check WORKER_TOKEN_KEY/JWT_SECRET").pipe(
-              Effect.annotateLogs({ node: node.node_slug, reason: e.reason })
-            )
-          ),
-          Effect.option
-        )
+        const token = yield* decryptOrLog(tokens, node.node_slug, byId.get(node.id) ?? "")
         if (Option.isSome(token)) targets.push({ ...node, worker_api_bearer_token: token.value })
       }
       return targets

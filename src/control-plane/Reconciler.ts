@@ -1,6 +1,7 @@
 import { type Context, Deferred, Duration, Effect } from "effect"
 import { jobDeadlineMs, type DispatchSettingsShape } from "./DispatchSettings.ts"
-import { failure, type FailureResult, type HeldJob, type JobsRepo } from "./JobsRepo.ts"
+import { failure, type FailureResult } from "../../schema/result.ts"
+import type { HeldJob, JobsRepo } from "./JobsRepo.ts"
 import type { Lease } from "./Leases.ts"
 import type { WorkerClientShape } from "./WorkerClient.ts"
 

@@ -2,7 +2,16 @@ import { describe, expect, it } from "@effect/vitest"
 import { Either } from "effect"
 import * as fc from "effect/FastCheck"
 import { jobDeadlineMs, type DispatchSettingsShape } from "../../src/control-plane/DispatchSettings.ts"
-import { completePayload, pickNode, resultSummary, unsatisfiableReason, type NodeCandidate } from "../../src/control-plane/JobsRepo.ts"
+import {
+  completePayload,
+  coolDownAfter,
+  isCooling,
+  pickNode,
+  placeJobs,
+  resultSummary,
+  unsatisfiableReason,
+  type NodeCandidate
+} from "../../src/control-plane/DispatchRules.ts"
 import { errorCode, retryAfterMs } from "../../src/control-plane/WorkerClient.ts"
 
 /** The dispatcher's pure rules (control-plane.md §9): payload completion, node choice, summary, deadline. */
@@ -106,6 +115,46 @@ describe("pickNode (placement)", () => {
       expect(pick?.slug).toBe(expected)
     }
   )
+})
+
+describe("placeJobs (claim)", () => {
+  const sandbox = (id: string, placement?: unknown) => ({ id, payload: { command: ["true"], ...(placement ? { placement } : {}) } })
+
+  it("places the oldest jobs on the roomiest nodes, reports invalid and unplaceable ones, and stops at the last slot", () => {
+    const nodes = [candidate("a", 0, 1, false), candidate("b", 0, 2, false)]
+    const jobs = [
+      sandbox("1"),
+      { id: "2", payload: "echo" },
+      sandbox("3", { inference: true }),
+      sandbox("4"),
+      { id: "5", payload: 1 },
+      sandbox("6"),
+      { id: "7", payload: 1 }
+    ]
+    const plan = placeJobs(jobs, nodes, 2, defaults)
+    expect(plan.map((p) => [p.job.id, p._tag, p._tag === "Placed" ? p.node.slug : ""])).toEqual([
+      ["1", "Placed", "b"],
+      ["2", "Invalid", ""],
+      ["3", "NoNode", ""],
+      ["4", "Placed", "a"],
+      ["5", "Invalid", ""]
+    ])
+    expect(nodes.map((n) => [n.slug, n.free, n.inflight])).toEqual([["a", 0, 1], ["b", 1, 1]])
+  })
+})
+
+describe("cool-down", () => {
+  it("doubles from 2 s up to 30 s, and a new config ack ends it early", () => {
+    const first = coolDownAfter(undefined, 1_000)
+    expect(first).toEqual({ failures: 1, since: 1_000, until: 3_000 })
+    let cool = first
+    for (let i = 0; i < 6; i++) cool = coolDownAfter(cool, 1_000)
+    expect(cool.until - cool.since).toBe(30_000)
+    expect(isCooling(first, null, 2_000)).toBe(true)
+    expect(isCooling(first, null, 3_000)).toBe(false)
+    expect(isCooling(first, new Date(1_500), 2_000)).toBe(false)
+    expect(isCooling(undefined, null, 2_000)).toBe(false)
+  })
 })
 
 describe("resultSummary (step 6)", () => {

@@ -1,7 +1,7 @@
 import { expect, it } from "@effect/vitest"
 import { SqlClient } from "@effect/sql"
 import { Effect, FastCheck as fc } from "effect"
-import { resultSummary } from "../../src/control-plane/JobsRepo.ts"
+import { resultSummary } from "../../src/control-plane/DispatchRules.ts"
 import { storableJson, storableText } from "../../schema/result.ts"
 import * as TestDatabase from "../support/testDatabase.ts"
 
