@@ -1,6 +1,13 @@
 import { HttpApi, HttpApiEndpoint, HttpApiGroup, HttpApiMiddleware, HttpApiSchema, HttpApiSecurity } from "@effect/platform"
 import { Context, Schema } from "effect"
-import { NodeBootstrapPayload, NodeConfigAck, NodeConfigurationPayload, NodeCapabilityReport, RegisterRequest } from "../schema/node.ts"
+import {
+  NodeBootstrapPayload,
+  NodeCapabilityReport,
+  NodeConfigAck,
+  NodeConfigurationPayload,
+  NodeHeartbeatAnswer,
+  RegisterRequest
+} from "../schema/node.ts"
 import {
   BadRequest,
   Conflict,
@@ -111,7 +118,8 @@ export class NodesGroup extends HttpApiGroup.make("nodes")
   )
   .add(
     HttpApiEndpoint.post("heartbeat", "/v1/nodes/heartbeat")
-      .addSuccess(HttpApiSchema.NoContent)
+      .addSuccess(NodeHeartbeatAnswer)
+      .addError(NotFound)
       .middleware(NodeAuth)
   )
   .add(

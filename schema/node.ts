@@ -150,6 +150,15 @@ export const NodeConfigurationPayload = Schema.Struct({
 }).annotations({ identifier: "NodeConfigurationPayloadV1", title: "node_configuration_payload_v1" })
 export type NodeConfigurationPayload = typeof NodeConfigurationPayload.Type
 
+/**
+ * The heartbeat's answer: the config version issued to the node now (null before its first config fetch). A node
+ * running another version fetches its config again; that is how a re-issued worker token reaches a running node.
+ */
+export const NodeHeartbeatAnswer = Schema.Struct({
+  config_version: Schema.NullOr(Schema.String)
+}).annotations({ identifier: "NodeHeartbeatAnswer" })
+export type NodeHeartbeatAnswer = typeof NodeHeartbeatAnswer.Type
+
 export const ConfigAckStatus = Schema.Literal("applied", "failed").annotations({
   message: () => ({ message: "status must be applied or failed", override: true })
 })

@@ -121,6 +121,26 @@ export class ConfigDelivery extends Effect.Service<ConfigDelivery>()("cynode/Con
         return Option.some(payload)
       }).pipe(Effect.withSpan("ConfigDelivery.payloadFor"))
 
-    return { payloadFor }
+    /**
+     * The config version a heartbeating node should run. A stored worker token the current key cannot decrypt (the
+     * control plane restarted with a rotated secret while the node kept running) is re-issued right here, through
+     * `payloadFor`: the new token makes a new version, which the heartbeat's answer hands the node at once. The
+     * heartbeat rather than the claim, because every live node heartbeats whether or not work is queued, the
+     * answer goes straight back to that node, and the claim (under its lock) reads only dispatchable nodes and
+     * writes none. The new version is not acked yet, so the node is not dispatchable until it applies it.
+     */
+    const versionForHeartbeat = (nodeId: string, beat: { readonly issued_config_version: string | null; readonly worker_api_bearer_token: string | null }) =>
+      Effect.gen(function*() {
+        const stored = beat.worker_api_bearer_token
+        if (stored === null || stored === "") return beat.issued_config_version
+        const decryptable = yield* Effect.isSuccess(tokens.decrypt(stored))
+        if (decryptable) return beat.issued_config_version
+        const node = yield* repo.findById(nodeId)
+        if (Option.isNone(node)) return beat.issued_config_version
+        const payload = yield* payloadFor(node.value)
+        return Option.match(payload, { onNone: () => beat.issued_config_version, onSome: (p) => p.config_version })
+      }).pipe(Effect.withSpan("ConfigDelivery.versionForHeartbeat"))
+
+    return { payloadFor, versionForHeartbeat }
   })
 }) {}

@@ -1,5 +1,5 @@
 import { SqlClient } from "@effect/sql"
-import { Config, Context, Duration, Effect, Layer, Schedule } from "effect"
+import { Config, Context, Duration, Effect, Layer, Option, Schedule } from "effect"
 import { goDuration } from "../../layers/Config.ts"
 import { DispatchWakeup } from "./DispatchWakeup.ts"
 import { failure } from "../../schema/result.ts"
@@ -44,6 +44,13 @@ export class LivenessSettings extends Context.Tag("cynode/LivenessSettings")<Liv
 
 const secs = (ms: number) => ms / 1000
 
+export interface HeartbeatRow {
+  /** The liveness status before this heartbeat. */
+  readonly was: string
+  readonly issued_config_version: string | null
+  readonly worker_api_bearer_token: string | null
+}
+
 export const makeLivenessRepo = Effect.gen(function*() {
   const sql = yield* SqlClient.SqlClient
 
@@ -54,15 +61,20 @@ export const makeLivenessRepo = Effect.gen(function*() {
       WHERE status = 'active' AND (last_seen_at IS NULL OR last_seen_at < now() - make_interval(secs => ${secs(ttlMs)}))
       RETURNING node_slug, last_seen_at`
 
-  /** A heartbeat: seen now; a lost node is active again. Returns the status it had, if the node exists. */
+  /**
+   * A heartbeat: seen now; a lost node is active again. Returns the status it had, the config version issued to it
+   * and its stored (encrypted) worker token, if the node exists: one statement, heartbeats stay light.
+   */
   const heartbeat = (nodeId: string) =>
-    sql<{ readonly was: string }>`
+    sql<HeartbeatRow>`
       WITH prev AS (SELECT id, status FROM nodes WHERE id = ${nodeId} FOR UPDATE)
       UPDATE nodes n SET last_seen_at = now(),
         status = CASE WHEN prev.status = 'lost' THEN 'active' ELSE n.status END,
         lost_at = CASE WHEN prev.status = 'lost' THEN NULL ELSE n.lost_at END
       FROM prev WHERE n.id = prev.id
-      RETURNING prev.status AS was`.pipe(Effect.map((rows) => rows[0]?.was))
+      RETURNING prev.status AS was, n.issued_config_version, n.worker_api_bearer_token`.pipe(
+      Effect.map((rows) => Option.fromNullable(rows[0]))
+    )
 
   /** Unfinished jobs on nodes lost for longer than the grace, with their current lease (the finish is guarded by it). */
   const jobsOnLostNodes = (graceMs: number) =>

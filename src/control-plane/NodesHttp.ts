@@ -130,11 +130,13 @@ export const NodesHttpLive = HttpApiBuilder.group(ControlPlaneApi, "nodes", (han
       .handle("heartbeat", () =>
         Effect.gen(function*() {
           const current = yield* CurrentNode
-          const was = yield* liveness.heartbeat(current.id).pipe(Effect.orDie)
-          if (was === "lost") {
+          const beat = yield* liveness.heartbeat(current.id).pipe(Effect.orDie)
+          if (Option.isNone(beat)) return yield* new NotFound({ detail: "Node not found" })
+          if (beat.value.was === "lost") {
             yield* Effect.logInfo("node back: heartbeat after being lost").pipe(Effect.annotateLogs("node", current.node_slug))
             yield* wakeup.wake
           }
+          return { config_version: yield* delivery.versionForHeartbeat(current.id, beat.value) }
         }))
       .handle("list", () =>
         Effect.map(repo.listNodes, (rows) => ({

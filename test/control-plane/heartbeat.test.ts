@@ -1,14 +1,28 @@
+import { Effect, Redacted } from "effect"
+import { randomBytes } from "node:crypto"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { WorkerTokens } from "../../src/control-plane/WorkerTokens.ts"
 import { capabilityReport, ControlPlaneHarness } from "../support/controlPlane.ts"
 
 /**
  * Heartbeats on the real control plane: `POST /v1/nodes/heartbeat` keeps a node active; silence past the TTL makes it
- * `lost` (not dispatchable, `/readyz` 503 saying so); the next heartbeat makes it active and ready again.
+ * `lost` (not dispatchable, `/readyz` 503 saying so); the next heartbeat makes it active and ready again. Each answer
+ * names the config version issued to the node; a worker token the current key cannot decrypt is re-issued there.
  */
 
 let cp: ControlPlaneHarness
 let jwt = ""
+let ackedVersion = ""
 const SLUG = "beat-node"
+
+const nodeRow = async () =>
+  (await cp.query<{ worker_api_bearer_token: string; issued_config_version: string; config_version: string }>(
+    "SELECT worker_api_bearer_token, issued_config_version, config_version FROM nodes WHERE node_slug = $1",
+    [SLUG]
+  ))[0]
+
+const ack = (configVersion: string) =>
+  cp.request("POST", "/v1/nodes/config", { token: jwt, body: { version: 1, node_slug: SLUG, config_version: configVersion, status: "applied" } })
 
 const statusOf = async () =>
   (await cp.query<{ status: string }>("SELECT status FROM nodes WHERE node_slug = $1", [SLUG]))[0]?.status
@@ -31,16 +45,8 @@ beforeAll(async () => {
   jwt = bootstrap.auth.node_jwt
   expect(bootstrap.orchestrator.endpoints.node_heartbeat_url).toBe(`${cp.baseUrl}/v1/nodes/heartbeat`)
   const config = await cp.request("GET", "/v1/nodes/config", { token: jwt })
-  const ack = await cp.request("POST", "/v1/nodes/config", {
-    token: jwt,
-    body: {
-      version: 1,
-      node_slug: SLUG,
-      config_version: (config.json as { config_version: string }).config_version,
-      status: "applied"
-    }
-  })
-  expect(ack.status).toBe(204)
+  ackedVersion = (config.json as { config_version: string }).config_version
+  expect((await ack(ackedVersion)).status).toBe(204)
 }, 120_000)
 
 afterAll(async () => {
@@ -55,7 +61,9 @@ describe("node heartbeats", () => {
   it("keeps the node active while it beats, loses it when it stops, and takes it back on the next beat", async () => {
     const beat = () => cp.request("POST", "/v1/nodes/heartbeat", { token: jwt })
     for (let i = 0; i < 6; i++) {
-      expect((await beat()).status).toBe(204)
+      const answer = await beat()
+      expect(answer.status).toBe(200)
+      expect(answer.json).toEqual({ config_version: ackedVersion })
       await new Promise((r) => setTimeout(r, 300))
     }
     expect(await statusOf()).toBe("active")
@@ -67,9 +75,39 @@ describe("node heartbeats", () => {
     expect(notReady.text).toContain(`no live dispatchable node: ${SLUG} is lost`)
     expect(cp.program.output()).toContain("node lost: no heartbeat within the TTL")
 
-    expect((await beat()).status).toBe(204)
+    expect((await beat()).status).toBe(200)
     expect(await statusOf()).toBe("active")
     expect((await cp.request("GET", "/readyz")).status).toBe(200)
     expect(cp.program.output()).toContain("node back: heartbeat after being lost")
+  })
+  it("re-issues a worker token the current key cannot decrypt and answers the new version", async () => {
+    // As if the control plane had restarted with a rotated JWT_SECRET: the stored token is under another key.
+    const foreign = WorkerTokens.fromKey(new Uint8Array(randomBytes(32)))
+    const undecryptable = foreign.encrypt(Redacted.make("the token before the rotation"))
+    await cp.query("UPDATE nodes SET worker_api_bearer_token = $1 WHERE node_slug = $2", [undecryptable, SLUG])
+
+    const answer = await cp.request("POST", "/v1/nodes/heartbeat", { token: jwt })
+    expect(answer.status).toBe(200)
+    const issued = (answer.json as { config_version: string }).config_version
+    expect(issued).not.toBe(ackedVersion)
+    const row = await nodeRow()
+    expect(row).toMatchObject({ issued_config_version: issued, config_version: ackedVersion })
+    expect(row?.worker_api_bearer_token).not.toBe(undecryptable)
+    const tokens = WorkerTokens.fromKey(WorkerTokens.deriveKey(Redacted.make(cp.secrets.jwtSecret)))
+    const fresh = Redacted.value(await Effect.runPromise(tokens.decrypt(row?.worker_api_bearer_token ?? "")))
+    expect(cp.program.output()).toContain("worker token re-issued")
+    expect(cp.program.output()).not.toContain(fresh)
+    // Not dispatchable until the node applies the new version.
+    expect((await cp.request("GET", "/readyz")).status).toBe(503)
+
+    // The next beat answers the same version: the token is decryptable now.
+    expect((await cp.request("POST", "/v1/nodes/heartbeat", { token: jwt })).json).toEqual({ config_version: issued })
+    const config = await cp.request("GET", "/v1/nodes/config", { token: jwt })
+    const delivered = config.json as { config_version: string; worker_api: { orchestrator_bearer_token: string } }
+    expect(delivered.config_version).toBe(issued)
+    expect(delivered.worker_api.orchestrator_bearer_token).toBe(fresh)
+    expect((await ack(issued)).status).toBe(204)
+    ackedVersion = issued
+    await waitFor("readiness", async () => (await cp.request("GET", "/readyz")).status === 200)
   })
 })

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import { SqlClient } from "@effect/sql"
-import { Effect, Layer, Redacted } from "effect"
+import { Effect, Layer, Option, Redacted } from "effect"
 import { randomBytes } from "node:crypto"
 import { JobsRepo } from "../../src/control-plane/JobsRepo.ts"
 import { LivenessRepo, LivenessSettings, sweepOnce } from "../../src/control-plane/Liveness.ts"
@@ -67,9 +67,9 @@ it.layer(TestLayer, { timeout: 60_000 })("Liveness", (it) => {
         expect(yield* nodeState("node-fresh")).toMatchObject({ status: "active", lost: false })
         expect((yield* readiness.dispatchableNodes).map((n) => n.node_slug)).toEqual(["node-fresh"])
 
-        expect(yield* repo.heartbeat(silent)).toBe("lost")
+        expect(Option.map(yield* repo.heartbeat(silent), (b) => b.was)).toEqual(Option.some("lost"))
         expect(yield* nodeState("node-silent")).toMatchObject({ status: "active", lost: false })
-        expect(yield* repo.heartbeat(silent)).toBe("active")
+        expect(Option.map(yield* repo.heartbeat(silent), (b) => b.was)).toEqual(Option.some("active"))
         expect((yield* readiness.dispatchableNodes).map((n) => n.node_slug)).toEqual(["node-fresh", "node-silent"])
       }))
 
