@@ -20,6 +20,7 @@ import { Effect, Layer, Logger, LogLevel, ManagedRuntime, Redacted } from "effec
 import { Agent, request } from "undici"
 import { capabilityReport, makeSecrets } from "../test/support/controlPlane.ts"
 import { startServer } from "../test/support/programs.ts"
+import { profileEnv } from "./profileEnv.ts"
 import { createTestDatabase } from "../test/support/testDatabase.ts"
 
 const arg = (name: string, fallback: number) => {
@@ -133,7 +134,8 @@ const main = async () => {
     READINESS_REQUIRE_INFERENCE: "false",
     NODE_LOST_GRACE: "0s",
     DISPATCH_CONCURRENCY: "256",
-    CYNODE_LOG_LEVEL: "info"
+    CYNODE_LOG_LEVEL: "info",
+    ...profileEnv()
   }), { timeoutMs: 180_000 })
   const fleet = await startFleet()
   const sql = ManagedRuntime.make(

@@ -6,9 +6,8 @@
  */
 import { randomBytes } from "node:crypto"
 import * as fs from "node:fs"
-import * as path from "node:path"
-import { repoRoot } from "../test/support/programs.ts"
 import { startUpSystem, stopUpSystem } from "../test/support/upSystem.ts"
+import { profileEnv } from "./profileEnv.ts"
 
 export interface Program {
   readonly name: string
@@ -33,7 +32,6 @@ export interface BenchSystem {
 
 export const startSystem = async (): Promise<BenchSystem> => {
   const psk = randomBytes(32).toString("base64url")
-  const profileDir = process.env.CYNODE_BENCH_CPU_PROF
   const sys = await startUpSystem({
     prefix: "bench",
     // CYNODE_UP_FROM_SOURCE=1 measures the programs run through tsx instead of their bundles.
@@ -43,9 +41,7 @@ export const startSystem = async (): Promise<BenchSystem> => {
       // Login/s is meant to measure Argon2; the default 60 logins per minute per IP would measure the throttle.
       RATE_LIMIT_PER_MINUTE: "1000000",
       // Opt-in CPU profiles of every program (written when each one exits), to see where time goes.
-      ...(profileDir !== undefined
-        ? { CYNODE_BENCH_CPU_PROF: profileDir, NODE_OPTIONS: `--import ${path.join(repoRoot, "bench/cpuProfile.mjs")}` }
-        : {})
+      ...profileEnv()
     }
   })
   const stop = async () => {

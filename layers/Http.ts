@@ -262,8 +262,10 @@ const handle = <E, R>(
   Effect.gen(function*() {
     const started = Date.now()
     let status = 0
+    // Decided on the route the router will match, however the path is spelt.
+    const route = table.find(request.method, request.url)
     const accessLog = Effect.suspend(() =>
-      Effect.logInfo("http request").pipe(
+      (route?.quiet === true && status < 400 ? Effect.logDebug : Effect.logInfo)("http request").pipe(
         Effect.annotateLogs({
           method: request.method,
           path: request.url.split("?")[0],
@@ -279,8 +281,6 @@ const handle = <E, R>(
         yield* accessLog
         return response
       })
-    // Decided on the route the router will match, however the path is spelt.
-    const route = table.find(request.method, request.url)
     if (route === undefined) {
       // No API route: only documentation (GET) remains, which takes no body; a body is never read here.
       if (hasBody(request)) return yield* answer(HttpServerResponse.empty({ status: 404 }))

@@ -15,6 +15,8 @@ export interface RouteRule {
   readonly public: boolean
   /** Largest body accepted on this route. */
   readonly maxBodyBytes: number
+  /** Called on a timer (a heartbeat, a health probe): a successful answer's access line is DEBUG, not INFO. */
+  readonly quiet: boolean
 }
 
 export interface RoutePolicy {
@@ -24,6 +26,11 @@ export interface RoutePolicy {
   readonly defaultMaxBodyBytes: number
   /** Per-route body limits by route key. */
   readonly bodyLimits?: Readonly<Record<string, number>>
+  /**
+   * Route keys called on a timer, whose successful answers are logged at DEBUG: at a thousand nodes, an INFO line per
+   * heartbeat is 200 lines a second that say nothing, and writing them cost more CPU than answering.
+   */
+  readonly quietRoutes?: ReadonlyArray<string>
 }
 
 export interface RouteTable {
@@ -38,6 +45,7 @@ const hasSecurity = (middleware: ReadonlySet<HttpApiMiddleware.TagClassAny>) =>
 export const makeRouteTable = (api: HttpApi.HttpApi.Any, policy: RoutePolicy): RouteTable => {
   const router = FindMyWay.make<RouteRule>()
   const publicKeys = new Set(policy.publicRoutes)
+  const quietKeys = new Set(policy.quietRoutes ?? [])
   const rules: Array<RouteRule> = []
   HttpApi.reflect(api as HttpApi.HttpApi.AnyWithProps, {
     onGroup: () => undefined,
@@ -49,13 +57,18 @@ export const makeRouteTable = (api: HttpApi.HttpApi.Any, policy: RoutePolicy): R
       if (!isPublic && !hasSecurity(middleware)) {
         throw new Error(`route ${key} has no credential check and is not a documented public route`)
       }
-      const rule: RouteRule = { key, public: isPublic, maxBodyBytes: policy.bodyLimits?.[key] ?? policy.defaultMaxBodyBytes }
+      const rule: RouteRule = {
+        key,
+        public: isPublic,
+        maxBodyBytes: policy.bodyLimits?.[key] ?? policy.defaultMaxBodyBytes,
+        quiet: quietKeys.has(key)
+      }
       rules.push(rule)
       router.on(endpoint.method, endpoint.path, rule)
     }
   })
   const known = new Set(rules.map((r) => r.key))
-  for (const key of [...publicKeys, ...Object.keys(policy.bodyLimits ?? {})]) {
+  for (const key of [...publicKeys, ...quietKeys, ...Object.keys(policy.bodyLimits ?? {})]) {
     if (!known.has(key)) throw new Error(`route policy names ${key}, which the API does not declare`)
   }
   return {

@@ -7,5 +7,6 @@ import type { RoutePolicy } from "../../layers/HttpRoutes.ts"
  */
 export const controlPlaneRoutes: RoutePolicy = {
   publicRoutes: ["GET /healthz", "GET /readyz", "POST /v1/nodes/register"],
-  defaultMaxBodyBytes: 1024 * 1024
+  defaultMaxBodyBytes: 1024 * 1024,
+  quietRoutes: ["GET /healthz", "GET /readyz", "POST /v1/nodes/heartbeat", "POST /v1/nodes/capability"]
 }

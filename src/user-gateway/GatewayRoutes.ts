@@ -19,6 +19,7 @@ export const gatewayRoutes = (maxBodyBytes: number): RoutePolicy => {
   return {
     publicRoutes: ["GET /healthz", "GET /readyz", "POST /v1/auth/login", "POST /v1/auth/refresh"],
     defaultMaxBodyBytes: maxBodyBytes,
+    quietRoutes: ["GET /healthz", "GET /readyz"],
     bodyLimits: {
       "POST /v1/auth/login": cap(AUTH_BODY_BYTES),
       "POST /v1/auth/refresh": cap(AUTH_BODY_BYTES),

@@ -15,7 +15,8 @@ class Api extends HttpApi.make("t").add(Open).add(Closed) {}
 const table = makeRouteTable(Api, {
   publicRoutes: ["GET /healthz"],
   defaultMaxBodyBytes: 100,
-  bodyLimits: { "POST /v1/worker/jobs:run": 10 }
+  bodyLimits: { "POST /v1/worker/jobs:run": 10 },
+  quietRoutes: ["GET /healthz"]
 })
 
 describe("HttpRoutes", () => {
@@ -40,6 +41,19 @@ describe("HttpRoutes", () => {
     expect(table.find("POST", "/V1/Worker/Jobs/abc/CANCEL")?.key).toBe("POST /v1/worker/jobs/:job_id/cancel")
     expect(table.find("HEAD", "/HEALTHZ")?.public).toBe(true)
     expect(table.find("POST", "/v1/worker/other")).toBeUndefined()
+  })
+
+  it("marks the routes called on a timer as quiet, and only those", () => {
+    expect(table.find("GET", "/HealthZ")?.quiet).toBe(true)
+    expect(table.find("POST", "/v1/worker/jobs:run")?.quiet).toBe(false)
+    expect(() => makeRouteTable(Api, { publicRoutes: ["GET /healthz"], quietRoutes: ["POST /v1/heartbeat"], defaultMaxBodyBytes: 1 }))
+      .toThrow(/does not declare/)
+  })
+
+  it("every program's quiet routes are routes of its API", async () => {
+    const { ControlPlaneApi } = await import("../../api/control-plane.ts")
+    const { controlPlaneRoutes } = await import("../../src/control-plane/ControlPlaneRoutes.ts")
+    expect(makeRouteTable(ControlPlaneApi, controlPlaneRoutes).find("POST", "/v1/nodes/heartbeat")?.quiet).toBe(true)
   })
 
   it("refuses a route that has no credential check and is not documented as public", () => {
