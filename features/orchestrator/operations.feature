@@ -2,7 +2,8 @@
 Feature: Operations: rotated secrets, restarts and cancels racing the dispatcher
   Real control planes on one PostgreSQL database and real Worker APIs running real sandboxes, as in the dispatch
   feature. A node's run starts when its node manager registers and fetches its config; only its ack of that
-  config makes it dispatchable again.
+  config makes it dispatchable again. A real node manager that keeps running follows the config version its
+  heartbeats name.
 
   Scenario: Restarting with a rotated JWT_SECRET re-issues the node's worker token and tasks run again
     Given a dispatch control plane is running
@@ -16,6 +17,17 @@ Feature: Operations: rotated secrets, restarts and cancels racing the dispatcher
     And the control plane is not ready because "node-a has not acknowledged config"
     When dispatch node "node-a" starts its worker and acks its config
     Then the control plane is ready
+    When a sandbox job "after" runs "echo after the rotation"
+    Then dispatch job "after" ends "completed" with task status "completed"
+
+  Scenario: Only the control plane restarts with a rotated JWT_SECRET: the running node takes its new worker token by itself
+    Given a dispatch control plane is running
+    And node manager "node-m" runs against the control plane and has acked its config
+    When a sandbox job "before" runs "echo before the rotation"
+    Then dispatch job "before" ends "completed" with task status "completed"
+    When only the control plane is restarted, at the same address, with a new JWT_SECRET
+    Then the control plane logged that the worker token of node manager "node-m" was re-issued
+    And node manager "node-m" took its new worker token and acked the new config version, without restarting
     When a sandbox job "after" runs "echo after the rotation"
     Then dispatch job "after" ends "completed" with task status "completed"
 

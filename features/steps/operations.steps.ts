@@ -1,6 +1,7 @@
-import { Then, When } from "@cucumber/cucumber"
+import { Given, Then, When } from "@cucumber/cucumber"
 import { strict as assert } from "node:assert"
 import { makeSecrets } from "../../test/support/controlPlane.ts"
+import { eventually } from "../support/node_manager.ts"
 import { worldOf } from "./dispatch.steps.ts"
 
 /** Steps for features/orchestrator/operations.feature (on the dispatch world: tag @dispatch). */
@@ -17,6 +18,59 @@ When("the control plane is restarted on the same database with a new JWT_SECRET"
   const world = worldOf(this)
   await world.restartControlPlane({ ...world.secrets, jwtSecret: makeSecrets().jwtSecret })
 })
+
+Given("node manager {string} runs against the control plane and has acked its config", { timeout: 120_000 }, async function(this: object, name: string) {
+  const world = worldOf(this)
+  const node = await world.startNodeManager(name)
+  previous.set(this, { token: await world.storedWorkerToken(node.slug), configVersion: "" })
+})
+
+When(
+  "only the control plane is restarted, at the same address, with a new JWT_SECRET",
+  { timeout: 60_000 },
+  async function(this: object) {
+    const world = worldOf(this)
+    await world.restartControlPlane({ ...world.secrets, jwtSecret: makeSecrets().jwtSecret }, { sameAddress: true })
+  }
+)
+
+Then("the control plane logged that the worker token of node manager {string} was re-issued", { timeout: 30_000 }, async function(this: object, name: string) {
+  const world = worldOf(this)
+  const slug = world.nodeManager(name).slug
+  const lines = await eventually("the re-issue", 20_000, async () => {
+    const found = world.controlPlane.program.output().split("\n").filter((l) => l.includes("worker token re-issued") && l.includes(slug))
+    return found.length > 0 ? found : undefined
+  })
+  assert.equal(lines.length, 1, lines.join("\n"))
+})
+
+Then(
+  "node manager {string} took its new worker token and acked the new config version, without restarting",
+  { timeout: 60_000 },
+  async function(this: object, name: string) {
+    const world = worldOf(this)
+    const node = world.nodeManager(name)
+    const row = await eventually("the node's ack of its new config version", 45_000, async () => {
+      const [r] = await world.query<{ config_version: string; issued_config_version: string; config_ack_status: string }>(
+        "SELECT config_version, issued_config_version, config_ack_status FROM nodes WHERE node_slug = $1",
+        [node.slug]
+      )
+      return r !== undefined && r.config_ack_status === "applied" && r.config_version === r.issued_config_version &&
+          node.program.output().includes("config refreshed: new worker token in use; ack sent")
+        ? r
+        : undefined
+    })
+    const output = node.program.output()
+    assert.equal(node.program.child.exitCode, null, "the node manager stopped")
+    assert.equal(output.split("\n").filter((l) => l.includes("node startup complete")).length, 1, "the node manager started again")
+    assert.ok(output.includes(`"config_version":"${row.config_version}"`), output.slice(-3000))
+    const fresh = await world.storedWorkerToken(node.slug)
+    assert.notEqual(fresh, previous.get(this)?.token, "the worker token was not re-issued")
+    for (const [program, text] of [["node manager", output], ["control plane", world.controlPlane.program.output()]]) {
+      assert.ok(!text?.includes(fresh), `the ${program} logged the new worker token`)
+    }
+  }
+)
 
 When(
   "dispatch node {string} restarts: it registers again and fetches its config",

@@ -1,13 +1,16 @@
 import * as PgClient from "@effect/sql-pg/PgClient"
 import { Effect, Layer, Logger, LogLevel, ManagedRuntime, Redacted } from "effect"
+import { randomBytes } from "node:crypto"
 import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import type { JobPayload } from "../../schema/job.ts"
 import { TasksRepo } from "../../src/user-gateway/TasksRepo.ts"
 import { capabilityReport, makeSecrets, startControlPlane, type Secrets } from "../../test/support/controlPlane.ts"
+import { WorkerTokens } from "../../src/control-plane/WorkerTokens.ts"
 import { freePort, startProgram, waitForHttp, type RunningProgram } from "../../test/support/programs.ts"
 import { createTestDatabase } from "../../test/support/testDatabase.ts"
+import { eventually, removeNodeContainers } from "./node_manager.ts"
 
 /**
  * Real programs for the dispatch scenarios (features/orchestrator/dispatch.feature): one database, one or more
@@ -39,6 +42,14 @@ export interface WorkerNode {
   program: RunningProgram | undefined
 }
 
+/** A real node-manager program (its Worker API in-process), as operators run one. */
+export interface ManagedNode {
+  /** Unique per run: the node labels its containers with it and reaps leftovers by it at startup. */
+  readonly slug: string
+  readonly program: RunningProgram
+  readonly stateDir: string
+}
+
 const json = async (res: Response): Promise<Record<string, unknown>> => {
   const text = await res.text()
   try {
@@ -51,6 +62,8 @@ const json = async (res: Response): Promise<Record<string, unknown>> => {
 export class DispatchWorld {
   readonly controlPlanes: Array<ControlPlane> = []
   readonly workers = new Map<string, WorkerNode>()
+  /** Real node managers by the name the scenario gave them. */
+  readonly nodeManagers = new Map<string, ManagedNode>()
   /** Job ids by the name the scenario gave them. */
   readonly jobs = new Map<string, { readonly taskId: string; readonly jobId: string }>()
   private readonly dir = mkdtempSync(join(tmpdir(), "cynode-dispatch-"))
@@ -80,11 +93,63 @@ export class DispatchWorld {
     return cp
   }
 
-  /** Stops every control plane and starts one on the same database with these secrets (a rotation). */
-  async restartControlPlane(secrets: Secrets): Promise<ControlPlane> {
+  /**
+   * Stops every control plane and starts one on the same database with these secrets (a rotation); with
+   * `sameAddress`, on the port of the one running now, so running node managers reach it at the URLs they hold.
+   */
+  async restartControlPlane(secrets: Secrets, options: { readonly sameAddress?: boolean } = {}): Promise<ControlPlane> {
+    const port = options.sameAddress === true ? Number(new URL(this.controlPlane.baseUrl).port) : undefined
     await Promise.all(this.controlPlanes.map((c) => c.program.stop(5_000)))
     this.secrets = secrets
-    return this.startControlPlane()
+    const cp = await startControlPlane(this.db.url, this.secrets, DISPATCH_ENV, port === undefined ? {} : { port })
+    this.controlPlanes.push(cp)
+    return cp
+  }
+
+  /**
+   * Starts the real node-manager program against the running control plane (no inference; heartbeats every
+   * second) and waits until its startup completed: registered, config applied and acked, Worker API ready.
+   */
+  async startNodeManager(name: string): Promise<ManagedNode> {
+    const slug = `${name}-${randomBytes(3).toString("hex")}`
+    const workerPort = await freePort()
+    const stateDir = join(this.dir, slug)
+    const program = startProgram("node-manager", {
+      CYNODE_ORCHESTRATOR_URL: this.controlPlane.baseUrl,
+      CYNODE_NODE_REGISTRATION_PSK: this.secrets.psk,
+      CYNODE_NODE_SLUG: slug,
+      CYNODE_WORKER_LISTEN_ADDR: `127.0.0.1:${workerPort}`,
+      CYNODE_WORKER_PUBLIC_URL: `http://127.0.0.1:${workerPort}`,
+      CYNODE_STATE_DIR: stateDir,
+      CYNODE_INFERENCE_MODE: "disabled",
+      CYNODE_HEARTBEAT_INTERVAL_SECONDS: "1",
+      CYNODE_ORCHESTRATOR_WAIT_SECONDS: "20",
+      CYNODE_SHUTDOWN_GRACE_SECONDS: "5",
+      ...(process.env.CYNODE_CONTAINER_SOCKET !== undefined ? { CYNODE_CONTAINER_SOCKET: process.env.CYNODE_CONTAINER_SOCKET } : {})
+    })
+    const node = { slug, program, stateDir }
+    this.nodeManagers.set(name, node)
+    await eventually(`the startup of node manager ${name}`, 90_000, async () => {
+      if (program.child.exitCode !== null) throw new Error(`node manager exited ${program.child.exitCode}:\n${program.output().slice(-3000)}`)
+      return program.output().includes("node startup complete") ? true : undefined
+    })
+    return node
+  }
+
+  nodeManager(name: string): ManagedNode {
+    const node = this.nodeManagers.get(name)
+    if (node === undefined) throw new Error(`node manager ${name} was not started`)
+    return node
+  }
+
+  /** The worker token the control plane holds for a node, decrypted with the current JWT_SECRET. */
+  async storedWorkerToken(slug: string): Promise<string> {
+    const [row] = await this.query<{ worker_api_bearer_token: string }>(
+      "SELECT worker_api_bearer_token FROM nodes WHERE node_slug = $1",
+      [slug]
+    )
+    const tokens = WorkerTokens.fromKey(WorkerTokens.deriveKey(Redacted.make(this.secrets.jwtSecret)))
+    return Redacted.value(await Effect.runPromise(tokens.decrypt(row?.worker_api_bearer_token ?? "")))
   }
 
   get controlPlane(): ControlPlane {
@@ -267,6 +332,10 @@ export class DispatchWorld {
     for (const timer of this.heartbeats) clearInterval(timer)
     await Promise.all(this.controlPlanes.map((c) => c.program.stop(5_000)))
     await Promise.all([...this.workers.values()].map((w) => w.program?.stop(15_000)))
+    for (const node of this.nodeManagers.values()) {
+      await node.program.stop(40_000)
+      await removeNodeContainers(node.slug)
+    }
     await this.runtime.dispose()
     await this.db.drop()
     rmSync(this.dir, { recursive: true, force: true, maxRetries: 3 })

@@ -13,6 +13,8 @@ export type AckErrorType =
   | "worker_api_start_failed"
   | "inference_start_failed"
   | "local_policy_refused"
+  /** A config fetched while running changes more than the worker token (ConfigRefresh.ts). */
+  | "restart_required"
 
 /** The delivered config cannot be applied; `configVersion` is known when the failed ack can be sent. */
 export class ConfigRejected extends Data.TaggedError("ConfigRejected")<{

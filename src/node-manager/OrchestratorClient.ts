@@ -87,6 +87,20 @@ const BootstrapReading = Schema.Struct({
   auth: Schema.Struct({ node_jwt: Schema.NonEmptyString, expires_at: Schema.optional(Schema.Unknown) })
 })
 
+/** The node's reading of the heartbeat's answer: only the issued config version, when there is one. */
+const HeartbeatReading = Schema.Struct({ config_version: Schema.optional(Schema.NullOr(Schema.String)) })
+
+/** The config version a heartbeat's 200 body names, if it parses and names one. */
+export const issuedVersionOf = (body: ArrayBuffer): Option.Option<string> =>
+  Either.match(parseJson(body), {
+    onLeft: () => Option.none(),
+    onRight: (json) =>
+      Option.flatMap(
+        Schema.decodeUnknownOption(HeartbeatReading)(json),
+        (reading) => Option.fromNullable(reading.config_version).pipe(Option.filter((v) => v !== ""))
+      )
+  })
+
 /** A 4xx answer: the caller decides (a 401 on an authenticated call registers again). */
 class Refusal extends Data.TaggedError("Refusal")<{ readonly status: number; readonly detail: string }> {}
 
@@ -348,12 +362,13 @@ export const makeOrchestratorClient = (options: ClientOptions) =>
     /**
      * One heartbeat: a single call limited to `timeout` (so a partition does not hold the next beat back), no retry
      * (the next tick is the retry); a 401 re-registers first. Fails with the reason when the control plane did not
-     * take it.
+     * take it; else answers the config version issued to the node now, when the control plane says (an older one
+     * answers 204 without a body).
      */
     const heartbeat = (timeout: Duration.Duration) =>
       Effect.gen(function*() {
         const s = yield* current
-        if (Option.isNone(s.heartbeatUrl)) return
+        if (Option.isNone(s.heartbeatUrl)) return Option.none<string>()
         const url = s.heartbeatUrl.value
         const beat = (to: string, jwt: Redacted.Redacted<string>) =>
           exchange(http, to, Option.some(jwt), (c) => c.heartbeat({ withResponse: true }), timeout)
@@ -368,6 +383,10 @@ export const makeOrchestratorClient = (options: ClientOptions) =>
           const body = yield* answer.body.pipe(Effect.orElseSucceed(() => new ArrayBuffer(0)))
           return yield* new Retryable({ reason: `HTTP ${answer.status}: ${startOf(body)}` })
         }
+        if (answer.status === 204) return Option.none<string>()
+        // The beat was taken whatever the body says; an unreadable one only means no version to compare.
+        const body = yield* answer.body.pipe(Effect.orElseSucceed(() => new ArrayBuffer(0)))
+        return issuedVersionOf(body)
       }).pipe(
         Effect.catchTag("Refusal", (e) => Effect.fail(new Retryable({ reason: `HTTP ${e.status}: ${e.detail}` })))
       )

@@ -51,9 +51,14 @@ export const reportLoop = (options: ReporterOptions) =>
 
 /**
  * Liveness heartbeats (docs/dispatch.md "Liveness"), forked into the caller's scope. A failure is logged once per
- * change (not every tick while the control plane is away), and the next tick tries again.
+ * change (not every tick while the control plane is away), and the next tick tries again. The config version a
+ * beat's answer names goes to `onIssued`, which must not block the beats.
  */
-export const heartbeatLoop = (intervalSeconds: number, beat: Effect.Effect<void, { readonly reason: string }>) =>
+export const heartbeatLoop = (
+  intervalSeconds: number,
+  beat: Effect.Effect<Option.Option<string>, { readonly reason: string }>,
+  onIssued: (configVersion: string) => Effect.Effect<unknown> = () => Effect.void
+) =>
   Effect.gen(function*() {
     let failing = false
     yield* beat.pipe(
@@ -62,8 +67,11 @@ export const heartbeatLoop = (intervalSeconds: number, beat: Effect.Effect<void,
           failing ? Effect.void : Effect.sync(() => (failing = true)).pipe(
             Effect.zipRight(Effect.logWarning("heartbeat failed; retrying every interval").pipe(Effect.annotateLogs("reason", e.reason)))
           ),
-        onSuccess: () =>
-          failing ? Effect.sync(() => (failing = false)).pipe(Effect.zipRight(Effect.logInfo("heartbeat accepted again"))) : Effect.void
+        onSuccess: (issued) =>
+          Effect.zipRight(
+            failing ? Effect.sync(() => (failing = false)).pipe(Effect.zipRight(Effect.logInfo("heartbeat accepted again"))) : Effect.void,
+            Option.match(issued, { onNone: () => Effect.void, onSome: onIssued })
+          )
       }),
       Effect.repeat(Schedule.spaced(Duration.millis(Math.round(intervalSeconds * 1000)))),
       Effect.forkScoped

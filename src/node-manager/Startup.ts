@@ -1,11 +1,11 @@
 import { Cause, Context, Data, Duration, Effect, Either, Layer, Option, Ref, Scope } from "effect"
 import type { ExitCoded } from "../../layers/ExitCode.ts"
 import { ContainerRuntime, discoveryConfig, make as makeRuntime, type ContainerRuntimeShape } from "../../layers/ContainerRuntime.ts"
-import { toTimestamp } from "../../schema/time.ts"
 import { Jobs } from "../worker-api/Jobs.ts"
 import { withConstraints, type WorkerSettings } from "../worker-api/Settings.ts"
 import { layer as workerApiLayer, WorkerState } from "../worker-api/WorkerApi.ts"
 import { ensureMountRoot } from "../worker-api/Workspace.ts"
+import { ackBody, makeConfigRefresher } from "./ConfigRefresh.ts"
 import { makeMeasure, NO_INFERENCE, type InferenceObservation } from "./Capabilities.ts"
 import { startInference, stopInference, type InferenceHandle } from "./Inference.ts"
 import { validateConfig, type AckErrorType, type NodeConfig } from "./NodeConfig.ts"
@@ -207,18 +207,9 @@ export const fetchConfig = (client: OrchestratorClient, settings: NodeSettings) 
     Effect.mapError((e) => new ConfigFetchFailed({ reason: describeOrchestrator(e), check: orchestratorCheck(e, settings) }))
   )
 
-const ackBody = (settings: NodeSettings, configVersion: string, failure?: { type: AckErrorType; message: string }) => ({
-  version: 1,
-  node_slug: settings.nodeSlug,
-  config_version: configVersion,
-  ack_at: toTimestamp(new Date()),
-  status: failure === undefined ? "applied" : "failed",
-  ...(failure !== undefined ? { error: failure } : {})
-})
-
 /** The `failed` ack, where the control plane is reachable; its own failure is only logged. */
 const ackFailed = (client: OrchestratorClient, settings: NodeSettings, configVersion: string, type: AckErrorType, message: string) =>
-  client.ack(ackBody(settings, configVersion, { type, message: message.slice(0, 1000) })).pipe(
+  client.ack(ackBody(settings.nodeSlug, configVersion, { type, message })).pipe(
     Effect.tap(() => Effect.logInfo("config ack sent").pipe(Effect.annotateLogs({ status: "failed", error_type: type }))),
     Effect.catchAll((e) => Effect.logError("the failed ack could not be sent", describeOrchestrator(e)))
   )
@@ -341,7 +332,7 @@ export const startInferenceStep = (
 
 /** Step 8: ack `applied` (sent once; 409 means the version was superseded). */
 export const ackApplied = (client: OrchestratorClient, settings: NodeSettings, config: NodeConfig) =>
-  client.ack(ackBody(settings, config.configVersion)).pipe(
+  client.ack(ackBody(settings.nodeSlug, config.configVersion)).pipe(
     Effect.tap(() => Effect.logInfo("config ack sent").pipe(Effect.annotateLogs({ status: "applied", config_version: config.configVersion }))),
     Effect.mapError((e) => new AckFailed({ reason: describeOrchestrator(e), check: orchestratorCheck(e, settings) }))
   )
@@ -383,9 +374,11 @@ export const runNode = (status: ShutdownStatus) =>
       }
       yield* timed("ack_applied", ackApplied(client, settings, config))
       yield* worker.state.markReady
+      const refresher = yield* makeConfigRefresher({ client, nodeSlug: settings.nodeSlug, applied: config, worker: worker.state })
       yield* heartbeatLoop(
         settings.heartbeatIntervalSeconds,
-        client.heartbeat(Duration.millis(Math.min(10_000, Math.max(1_000, settings.heartbeatIntervalSeconds * 2_000))))
+        client.heartbeat(Duration.millis(Math.min(10_000, Math.max(1_000, settings.heartbeatIntervalSeconds * 2_000)))),
+        refresher.onIssued
       )
 
       const reporter: ReporterOptions = {

@@ -43,7 +43,12 @@ export const capabilityReport = (slug: string, workerUrl = "http://127.0.0.1:120
 })
 
 /** The control plane on `databaseUrl`, its public URL its own address unless `env` says otherwise; ready on return. */
-export const startControlPlane = (databaseUrl: string, secrets: Secrets, env: Record<string, string> = {}) =>
+export const startControlPlane = (
+  databaseUrl: string,
+  secrets: Secrets,
+  env: Record<string, string> = {},
+  options: { readonly port?: number } = {}
+) =>
   startServer("control-plane", "CONTROL_PLANE_LISTEN_ADDR", (baseUrl) => ({
     DATABASE_URL: databaseUrl,
     ORCHESTRATOR_PUBLIC_URL: baseUrl,
@@ -52,7 +57,7 @@ export const startControlPlane = (databaseUrl: string, secrets: Secrets, env: Re
     INFERENCE_MODEL: "standin:latest",
     BOOTSTRAP_ADMIN_PASSWORD: `admin-${randomBytes(6).toString("hex")}`,
     ...env
-  }))
+  }), options)
 
 export class ControlPlaneHarness {
   private constructor(

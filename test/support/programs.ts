@@ -99,6 +99,8 @@ export interface ServerOptions {
   /** Answers 200 once the program is ready; default `/healthz`. */
   readonly readyPath?: string
   readonly timeoutMs?: number
+  /** Listen on this port (e.g. a restart at the same address); default a free one. */
+  readonly port?: number
 }
 
 /**
@@ -109,9 +111,9 @@ export const startServer = async (
   name: ProgramName,
   listenVar: string,
   env: (baseUrl: string) => Record<string, string>,
-  { readyPath = "/healthz", timeoutMs }: ServerOptions = {}
+  { readyPath = "/healthz", timeoutMs, port: fixedPort }: ServerOptions = {}
 ): Promise<{ readonly program: RunningProgram; readonly baseUrl: string }> => {
-  const port = await freePort()
+  const port = fixedPort ?? await freePort()
   const baseUrl = `http://127.0.0.1:${port}`
   const program = startProgram(name, { [listenVar]: `127.0.0.1:${port}`, ...env(baseUrl) })
   try {
