@@ -1,5 +1,5 @@
-import type { SqlClient } from "@effect/sql"
-import { Effect } from "effect"
+import { type SqlClient, SqlSchema } from "@effect/sql"
+import { Effect, Schema } from "effect"
 
 /**
  * The ONE definition of a dispatchable node (control-plane.md §8; DECISIONS.md "Schema and readiness"), used by the
@@ -27,24 +27,40 @@ export const inferencePathCondition = (sql: SqlClient.SqlClient) =>
     OR COALESCE(c.capability_snapshot #> '{inference,existing_service}' = 'true'::jsonb
       AND c.capability_snapshot #> '{inference,running}' = 'true'::jsonb, false))`
 
-export interface DispatchableNode {
-  readonly id: string
-  readonly node_slug: string
-  readonly worker_api_target_url: string
+/**
+ * `(dispatchableCondition) AS dispatchable` read back: SQL's three-valued logic makes the condition NULL when a
+ * column it compares is NULL (an ack forgotten, a config never issued), which means not dispatchable.
+ */
+export const DispatchableFlag = Schema.transform(Schema.NullOr(Schema.Boolean), Schema.Boolean, {
+  strict: true,
+  decode: (flag) => flag === true,
+  encode: (flag) => flag
+})
+
+export const DispatchableNode = Schema.Struct({
+  id: Schema.String,
+  node_slug: Schema.String,
+  worker_api_target_url: Schema.String,
   /** The issued config enabled inference, or the node reports a running existing inference service. */
-  readonly inference_path: boolean
+  inference_path: Schema.Boolean,
   /** `sandbox.max_concurrency` from the latest report, when reported. */
-  readonly max_concurrency: number | null
-}
+  max_concurrency: Schema.NullOr(Schema.Number)
+}).annotations({ identifier: "DispatchableNode" })
+export type DispatchableNode = typeof DispatchableNode.Type
 
 /** The dispatchable nodes, ordered by slug. */
 export const dispatchableNodes = (sql: SqlClient.SqlClient) =>
-  sql<DispatchableNode>`
-    SELECT n.id::text AS id, n.node_slug, n.worker_api_target_url,
-      ${inferencePathCondition(sql)} AS inference_path,
-      CASE WHEN jsonb_typeof(c.capability_snapshot #> '{sandbox,max_concurrency}') = 'number'
-        THEN LEAST((c.capability_snapshot #>> '{sandbox,max_concurrency}')::numeric, 2147483647)::int
-      END AS max_concurrency
-    FROM nodes n LEFT JOIN node_capabilities c ON c.node_id = n.id
-    WHERE ${dispatchableCondition(sql)}
-    ORDER BY n.node_slug`.pipe(Effect.orDie, Effect.withSpan("Readiness.dispatchableNodes"))
+  SqlSchema.findAll({
+    Request: Schema.Void,
+    Result: DispatchableNode,
+    execute: () =>
+      sql`
+        SELECT n.id::text AS id, n.node_slug, n.worker_api_target_url,
+          ${inferencePathCondition(sql)} AS inference_path,
+          CASE WHEN jsonb_typeof(c.capability_snapshot #> '{sandbox,max_concurrency}') = 'number'
+            THEN LEAST((c.capability_snapshot #>> '{sandbox,max_concurrency}')::numeric, 2147483647)::int
+          END AS max_concurrency
+        FROM nodes n LEFT JOIN node_capabilities c ON c.node_id = n.id
+        WHERE ${dispatchableCondition(sql)}
+        ORDER BY n.node_slug`
+  })(undefined).pipe(Effect.orDie, Effect.withSpan("Readiness.dispatchableNodes"))

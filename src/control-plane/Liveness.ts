@@ -1,5 +1,5 @@
-import { SqlClient } from "@effect/sql"
-import { Config, Context, Duration, Effect, Layer, Option, Schedule } from "effect"
+import { SqlClient, SqlSchema } from "@effect/sql"
+import { Config, Context, Duration, Effect, Layer, Schedule, Schema } from "effect"
 import { goDuration } from "../../layers/Config.ts"
 import { DispatchWakeup } from "./DispatchWakeup.ts"
 import { failure } from "../../schema/result.ts"
@@ -44,52 +44,68 @@ export class LivenessSettings extends Context.Tag("cynode/LivenessSettings")<Liv
 
 const secs = (ms: number) => ms / 1000
 
-export interface HeartbeatRow {
+export const HeartbeatRow = Schema.Struct({
   /** The liveness status before this heartbeat. */
-  readonly was: string
-  readonly issued_config_version: string | null
-  readonly worker_api_bearer_token: string | null
-}
+  was: Schema.String,
+  issued_config_version: Schema.NullOr(Schema.String),
+  worker_api_bearer_token: Schema.NullOr(Schema.String)
+}).annotations({ identifier: "HeartbeatRow" })
+export type HeartbeatRow = typeof HeartbeatRow.Type
 
 export const makeLivenessRepo = Effect.gen(function*() {
   const sql = yield* SqlClient.SqlClient
 
   /** `active` nodes silent for longer than the TTL become `lost`. */
-  const markLost = (ttlMs: number) =>
-    sql<{ readonly node_slug: string; readonly last_seen_at: Date | null }>`
-      UPDATE nodes SET status = 'lost', lost_at = now()
-      WHERE status = 'active' AND (last_seen_at IS NULL OR last_seen_at < now() - make_interval(secs => ${secs(ttlMs)}))
-      RETURNING node_slug, last_seen_at`
+  const markLost = SqlSchema.findAll({
+    Request: Schema.Number,
+    Result: Schema.Struct({ node_slug: Schema.String, last_seen_at: Schema.NullOr(Schema.DateFromSelf) }),
+    execute: (ttlMs) =>
+      sql`
+        UPDATE nodes SET status = 'lost', lost_at = now()
+        WHERE status = 'active' AND (last_seen_at IS NULL OR last_seen_at < now() - make_interval(secs => ${secs(ttlMs)}))
+        RETURNING node_slug, last_seen_at`
+  })
 
   /**
    * A heartbeat: seen now; a lost node is active again. Returns the status it had, the config version issued to it
    * and its stored (encrypted) worker token, if the node exists: one statement, heartbeats stay light.
    */
-  const heartbeat = (nodeId: string) =>
-    sql<HeartbeatRow>`
-      WITH prev AS (SELECT id, status FROM nodes WHERE id = ${nodeId} FOR UPDATE)
-      UPDATE nodes n SET last_seen_at = now(),
-        status = CASE WHEN prev.status = 'lost' THEN 'active' ELSE n.status END,
-        lost_at = CASE WHEN prev.status = 'lost' THEN NULL ELSE n.lost_at END
-      FROM prev WHERE n.id = prev.id
-      RETURNING prev.status AS was, n.issued_config_version, n.worker_api_bearer_token`.pipe(
-      Effect.map((rows) => Option.fromNullable(rows[0]))
-    )
+  const heartbeat = SqlSchema.findOne({
+    Request: Schema.String,
+    Result: HeartbeatRow,
+    execute: (nodeId) =>
+      sql`
+        WITH prev AS (SELECT id, status FROM nodes WHERE id = ${nodeId} FOR UPDATE)
+        UPDATE nodes n SET last_seen_at = now(),
+          status = CASE WHEN prev.status = 'lost' THEN 'active' ELSE n.status END,
+          lost_at = CASE WHEN prev.status = 'lost' THEN NULL ELSE n.lost_at END
+        FROM prev WHERE n.id = prev.id
+        RETURNING prev.status AS was, n.issued_config_version, n.worker_api_bearer_token`
+  })
 
   /** Unfinished jobs on nodes lost for longer than the grace, with their current lease (the finish is guarded by it). */
-  const jobsOnLostNodes = (graceMs: number) =>
-    sql<{ readonly id: string; readonly lease_id: string | null; readonly node_slug: string }>`
-      SELECT j.id::text AS id, j.lease_id::text AS lease_id, n.node_slug FROM jobs j JOIN nodes n ON n.id = j.node_id
-      WHERE n.status = 'lost' AND n.lost_at < now() - make_interval(secs => ${secs(graceMs)})
-        AND j.status IN ('running', 'canceled') AND j.ended_at IS NULL
-      LIMIT 256`
+  const jobsOnLostNodes = SqlSchema.findAll({
+    Request: Schema.Number,
+    Result: Schema.Struct({ id: Schema.String, lease_id: Schema.NullOr(Schema.String), node_slug: Schema.String }),
+    execute: (graceMs) =>
+      sql`
+        SELECT j.id::text AS id, j.lease_id::text AS lease_id, n.node_slug FROM jobs j JOIN nodes n ON n.id = j.node_id
+        WHERE n.status = 'lost' AND n.lost_at < now() - make_interval(secs => ${secs(graceMs)})
+          AND j.status IN ('running', 'canceled') AND j.ended_at IS NULL
+        LIMIT 256`
+  })
 
   /** `draining` nodes with nothing unfinished become `drained`. */
-  const markDrained = sql<{ readonly node_slug: string }>`
-    UPDATE nodes n SET admin_state = 'drained'
-    WHERE n.admin_state = 'draining' AND NOT EXISTS (
-      SELECT 1 FROM jobs j WHERE j.node_id = n.id AND j.status IN ('running', 'canceled') AND j.ended_at IS NULL)
-    RETURNING node_slug`
+  const markDrained = SqlSchema.findAll({
+    Request: Schema.Void,
+    Result: Schema.Struct({ node_slug: Schema.String }),
+    execute: () =>
+      sql`
+        UPDATE nodes n SET admin_state = 'drained'
+        WHERE n.admin_state = 'draining' AND NOT EXISTS (
+          SELECT 1 FROM jobs j WHERE j.node_id = n.id AND j.status IN ('running', 'canceled') AND j.ended_at IS NULL)
+        RETURNING node_slug`
+  })(undefined)
 
   return { markLost, heartbeat, jobsOnLostNodes, markDrained }
 })

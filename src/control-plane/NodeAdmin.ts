@@ -1,8 +1,8 @@
-import { SqlClient } from "@effect/sql"
-import { Config, Context, Data, Effect, Layer, Option } from "effect"
+import { SqlClient, SqlSchema } from "@effect/sql"
+import { Config, Context, Data, Effect, Layer, Option, Schema } from "effect"
 import type { NodeView } from "../../schema/node.ts"
 import { toTimestamp } from "../../schema/time.ts"
-import { dispatchableCondition, inferencePathCondition } from "./Dispatchable.ts"
+import { dispatchableCondition, DispatchableFlag, inferencePathCondition } from "./Dispatchable.ts"
 
 /**
  * Operator control of nodes (docs/dispatch.md "Operator control"), shared SQL so the gateway's admin API and any other
@@ -14,19 +14,23 @@ import { dispatchableCondition, inferencePathCondition } from "./Dispatchable.ts
 
 export class NodeBusy extends Data.TaggedError("NodeBusy")<{ readonly running: number }> {}
 
-interface Row {
-  readonly node_slug: string
-  readonly status: string
-  readonly admin_state: string
-  readonly dispatchable: boolean
-  readonly last_seen_at: Date | null
-  readonly lost_at: Date | null
-  readonly running: number
-  readonly max_concurrency: number | null
-  readonly inference: boolean
-  readonly snapshot: unknown
-  readonly worker_api_target_url: string | null
-}
+const Row = Schema.Struct({
+  node_slug: Schema.String,
+  status: Schema.String,
+  admin_state: Schema.String,
+  dispatchable: DispatchableFlag,
+  last_seen_at: Schema.NullOr(Schema.DateFromSelf),
+  lost_at: Schema.NullOr(Schema.DateFromSelf),
+  running: Schema.Number,
+  max_concurrency: Schema.NullOr(Schema.Number),
+  inference: Schema.Boolean,
+  /** The latest capability report (jsonb), or null before any. */
+  snapshot: Schema.Unknown,
+  worker_api_target_url: Schema.NullOr(Schema.String)
+}).annotations({ identifier: "NodeAdminRow" })
+type Row = typeof Row.Type
+
+const RunningRow = Schema.Struct({ running: Schema.Number }).annotations({ identifier: "RunningRow" })
 
 const get = (value: unknown, ...path: ReadonlyArray<string>): unknown =>
   path.reduce<unknown>((v, key) => (typeof v === "object" && v !== null ? (v as Record<string, unknown>)[key] : undefined), value)
@@ -62,20 +66,28 @@ export const makeNodeAdmin = Effect.gen(function*() {
   // The dispatcher's per-node ceiling, read under the same name, for `free_slots`.
   const nodeMaxInflight = yield* Config.integer("DISPATCH_NODE_MAX_INFLIGHT").pipe(Config.withDefault(4))
 
+  const rows = SqlSchema.findAll({
+    /** One node's slug, or null for every node. */
+    Request: Schema.NullOr(Schema.String),
+    Result: Row,
+    execute: (slug) =>
+      sql`
+          SELECT n.node_slug, n.status, n.admin_state, (${dispatchableCondition(sql)}) AS dispatchable, n.last_seen_at,
+            n.lost_at, COALESCE(r.running, 0) AS running, n.worker_api_target_url,
+            CASE WHEN (c.capability_snapshot #>> '{sandbox,max_concurrency}') ~ '^[0-9]{1,6}$'
+              THEN (c.capability_snapshot #>> '{sandbox,max_concurrency}')::int END AS max_concurrency,
+            ${inferencePathCondition(sql)} AS inference, c.capability_snapshot AS snapshot
+          FROM nodes n LEFT JOIN node_capabilities c ON c.node_id = n.id
+          LEFT JOIN (
+            SELECT node_id, count(*)::int AS running FROM jobs
+            WHERE status IN ('running', 'canceled') AND ended_at IS NULL AND node_id IS NOT NULL GROUP BY node_id
+          ) r ON r.node_id = n.id
+          ${slug !== null ? sql`WHERE n.node_slug = ${slug}` : sql``}
+          ORDER BY n.node_slug`
+  })
+
   const select = (slug: Option.Option<string>) =>
-    sql<Row>`
-      SELECT n.node_slug, n.status, n.admin_state, (${dispatchableCondition(sql)}) AS dispatchable, n.last_seen_at,
-        n.lost_at, COALESCE(r.running, 0) AS running, n.worker_api_target_url,
-        CASE WHEN (c.capability_snapshot #>> '{sandbox,max_concurrency}') ~ '^[0-9]{1,6}$'
-          THEN (c.capability_snapshot #>> '{sandbox,max_concurrency}')::int END AS max_concurrency,
-        ${inferencePathCondition(sql)} AS inference, c.capability_snapshot AS snapshot
-      FROM nodes n LEFT JOIN node_capabilities c ON c.node_id = n.id
-      LEFT JOIN (
-        SELECT node_id, count(*)::int AS running FROM jobs
-        WHERE status IN ('running', 'canceled') AND ended_at IS NULL AND node_id IS NOT NULL GROUP BY node_id
-      ) r ON r.node_id = n.id
-      ${Option.isSome(slug) ? sql`WHERE n.node_slug = ${slug.value}` : sql``}
-      ORDER BY n.node_slug`.pipe(Effect.map((rows) => rows.map((row) => toView(row, nodeMaxInflight))))
+    rows(Option.getOrNull(slug)).pipe(Effect.map((found) => found.map((row) => toView(row, nodeMaxInflight))))
 
   const list = select(Option.none()).pipe(Effect.orDie, Effect.withSpan("NodeAdmin.list"))
 
@@ -100,19 +112,26 @@ export const makeNodeAdmin = Effect.gen(function*() {
       return view
     }).pipe(Effect.orDie, Effect.withSpan("NodeAdmin.setState"))
 
-  /** Deletes the node when nothing runs there; `false` when no such node. */
-  const remove = (slug: string) =>
-    Effect.gen(function*() {
-      const [row] = yield* sql<{ readonly running: number }>`
+  const runningOn = SqlSchema.findOne({
+    Request: Schema.String,
+    Result: RunningRow,
+    execute: (slug) =>
+      sql`
         SELECT (SELECT count(*)::int FROM jobs j WHERE j.node_id = n.id AND j.status IN ('running', 'canceled')
           AND j.ended_at IS NULL) AS running
         FROM nodes n WHERE n.node_slug = ${slug} FOR UPDATE`
-      if (row === undefined) return false
-      if (row.running > 0) return yield* new NodeBusy({ running: row.running })
+  })
+
+  /** Deletes the node when nothing runs there; `false` when no such node. */
+  const remove = (slug: string) =>
+    Effect.gen(function*() {
+      const row = yield* runningOn(slug)
+      if (Option.isNone(row)) return false
+      if (row.value.running > 0) return yield* new NodeBusy({ running: row.value.running })
       yield* sql`DELETE FROM nodes WHERE node_slug = ${slug}`
       yield* Effect.logInfo("node removed").pipe(Effect.annotateLogs({ node: slug }))
       return true
-    }).pipe(sql.withTransaction, Effect.catchTag("SqlError", Effect.die), Effect.withSpan("NodeAdmin.remove"))
+    }).pipe(sql.withTransaction, Effect.catchTags({ SqlError: Effect.die, ParseError: Effect.die }), Effect.withSpan("NodeAdmin.remove"))
 
   return { list, setState, remove }
 })

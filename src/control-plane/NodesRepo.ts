@@ -1,6 +1,6 @@
-import { SqlClient } from "@effect/sql"
-import { Effect, Option, type Redacted } from "effect"
-import { dispatchableCondition, type DispatchableNode } from "./Dispatchable.ts"
+import { SqlClient, SqlSchema } from "@effect/sql"
+import { Effect, Option, type Redacted, Schema } from "effect"
+import { dispatchableCondition, DispatchableFlag, type DispatchableNode } from "./Dispatchable.ts"
 import { Readiness } from "./Readiness.ts"
 import type { NodeConfigAck } from "../../schema/node.ts"
 import { decryptOrLog } from "./WorkerTargets.ts"
@@ -8,25 +8,42 @@ import { WorkerTokens } from "./WorkerTokens.ts"
 
 /** SQL for nodes, their capability snapshots and config acks (control-plane.md §4-§8). */
 
-export interface NodeRow {
-  readonly id: string
-  readonly node_slug: string
-  readonly status: string
-  readonly capability_hash: string | null
-  readonly config_version: string | null
-  readonly issued_config_version: string | null
-  readonly issued_config_hash: string | null
-  readonly issued_inference: boolean | null
-  readonly worker_api_target_url: string | null
-  readonly worker_api_bearer_token: string | null
-  readonly config_ack_at: Date | null
-  readonly config_ack_status: string | null
-  readonly config_ack_error: string | null
-  readonly node_jwt_id: string | null
-  readonly last_seen_at: Date | null
-  readonly last_capability_at: Date | null
-  readonly created_at: Date
-}
+/** A `nodes` row as the pg driver returns it (uuid cast to text, timestamptz as Date). */
+export const NodeRow = Schema.Struct({
+  id: Schema.String,
+  node_slug: Schema.String,
+  status: Schema.String,
+  capability_hash: Schema.NullOr(Schema.String),
+  config_version: Schema.NullOr(Schema.String),
+  issued_config_version: Schema.NullOr(Schema.String),
+  issued_config_hash: Schema.NullOr(Schema.String),
+  issued_inference: Schema.NullOr(Schema.Boolean),
+  worker_api_target_url: Schema.NullOr(Schema.String),
+  worker_api_bearer_token: Schema.NullOr(Schema.String),
+  config_ack_at: Schema.NullOr(Schema.DateFromSelf),
+  config_ack_status: Schema.NullOr(Schema.String),
+  config_ack_error: Schema.NullOr(Schema.String),
+  node_jwt_id: Schema.NullOr(Schema.String),
+  last_seen_at: Schema.NullOr(Schema.DateFromSelf),
+  last_capability_at: Schema.NullOr(Schema.DateFromSelf),
+  created_at: Schema.DateFromSelf
+}).annotations({ identifier: "NodeRow" })
+export type NodeRow = typeof NodeRow.Type
+
+const ListedNodeRow = Schema.Struct({ ...NodeRow.fields, dispatchable: DispatchableFlag })
+  .annotations({ identifier: "ListedNodeRow" })
+
+const RegisteredRow = Schema.Struct({ id: Schema.String, created: Schema.Boolean }).annotations({ identifier: "RegisteredRow" })
+
+const IssuedConfigRow = Schema.Struct({
+  issued_config_version: Schema.NullOr(Schema.String),
+  issued_config_hash: Schema.NullOr(Schema.String)
+}).annotations({ identifier: "IssuedConfigRow" })
+
+const SettingRow = Schema.Struct({ key: Schema.String, value: Schema.Unknown }).annotations({ identifier: "SettingRow" })
+
+const StoredTokenRow = Schema.Struct({ id: Schema.String, worker_api_bearer_token: Schema.String })
+  .annotations({ identifier: "StoredTokenRow" })
 
 /** What the dispatcher needs to call a node: its URL and its own bearer token (decrypted, Redacted). */
 export interface DispatchTarget extends DispatchableNode {
@@ -63,9 +80,14 @@ export class NodesRepo extends Effect.Service<NodesRepo>()("cynode/NodesRepo", {
     const readiness = yield* Readiness
     const columns = sql.literal(NODE_COLUMNS)
 
+    const nodeById = SqlSchema.findOne({
+      Request: Schema.String,
+      Result: NodeRow,
+      execute: (id) => sql`SELECT ${columns} FROM nodes n WHERE n.id = ${id}`
+    })
+
     const findById = (id: string) =>
-      sql<NodeRow>`SELECT ${columns} FROM nodes n WHERE n.id = ${id}`.pipe(
-        Effect.map((rows) => Option.fromNullable(rows[0])),
+      nodeById(id).pipe(
         Effect.orDie,
         Effect.withSpan("NodesRepo.findById")
       )
@@ -83,6 +105,21 @@ export class NodesRepo extends Effect.Service<NodesRepo>()("cynode/NodesRepo", {
           WHERE id = ${nodeId}`
       }).pipe(Effect.orDie, Effect.withSpan("NodesRepo.storeCapability"))
 
+    const upsertNode = SqlSchema.findOne({
+      Request: Schema.Struct({ slug: Schema.String, url: Schema.NullOr(Schema.String), token: Schema.String }),
+      Result: RegisteredRow,
+      execute: (n) =>
+        sql`
+          INSERT INTO nodes (node_slug, status, worker_api_target_url, worker_api_bearer_token, last_seen_at)
+          VALUES (${n.slug}, 'active', ${n.url}, ${n.token}, now())
+          ON CONFLICT (node_slug) DO UPDATE SET
+            status = 'active',
+            worker_api_target_url = COALESCE(EXCLUDED.worker_api_target_url, nodes.worker_api_target_url),
+            worker_api_bearer_token = COALESCE(NULLIF(nodes.worker_api_bearer_token, ''), EXCLUDED.worker_api_bearer_token),
+            last_seen_at = now()
+          RETURNING id::text AS id, (xmax = 0) AS created`
+    })
+
     /**
      * Registration (§4) in one transaction: insert or re-activate the node, keep (or create) its worker token,
      * store the snapshot, then record the new JWT's id that `issueJwt` returns, revoking older tokens.
@@ -94,38 +131,49 @@ export class NodesRepo extends Effect.Service<NodesRepo>()("cynode/NodesRepo", {
     ) =>
       Effect.gen(function*() {
         const encrypted = tokens.encrypt(yield* tokens.generate)
-        const [row] = yield* sql<{ readonly id: string; readonly created: boolean }>`
-          INSERT INTO nodes (node_slug, status, worker_api_target_url, worker_api_bearer_token, last_seen_at)
-          VALUES (${slug}, 'active', ${update.workerApiUrl ?? null}, ${encrypted}, now())
-          ON CONFLICT (node_slug) DO UPDATE SET
-            status = 'active',
-            worker_api_target_url = COALESCE(EXCLUDED.worker_api_target_url, nodes.worker_api_target_url),
-            worker_api_bearer_token = COALESCE(NULLIF(nodes.worker_api_bearer_token, ''), EXCLUDED.worker_api_bearer_token),
-            last_seen_at = now()
-          RETURNING id::text AS id, (xmax = 0) AS created`.pipe(Effect.orDie)
-        if (row === undefined) return yield* Effect.dieMessage("node upsert returned no row")
+        const upserted = yield* upsertNode({ slug, url: update.workerApiUrl ?? null, token: encrypted }).pipe(Effect.orDie)
+        if (Option.isNone(upserted)) return yield* Effect.dieMessage("node upsert returned no row")
+        const row = upserted.value
         yield* storeCapability(row.id, update)
         const issued = yield* issueJwt(row)
         yield* sql`UPDATE nodes SET node_jwt_id = ${issued.jti} WHERE id = ${row.id}`.pipe(Effect.orDie)
         return { node: { id: row.id, created: row.created } satisfies Registered, issued }
       }).pipe(sql.withTransaction, Effect.catchTag("SqlError", Effect.die), Effect.withSpan("NodesRepo.register"))
 
+    const snapshotOf = SqlSchema.findOne({
+      Request: Schema.String,
+      Result: Schema.Struct({ capability_snapshot: Schema.Unknown }),
+      execute: (nodeId) => sql`SELECT capability_snapshot FROM node_capabilities WHERE node_id = ${nodeId}`
+    })
+
     const latestSnapshot = (nodeId: string) =>
-      sql<{ readonly capability_snapshot: unknown }>`
-        SELECT capability_snapshot FROM node_capabilities WHERE node_id = ${nodeId}`.pipe(
-        Effect.map((rows) => Option.fromNullable(rows[0]?.capability_snapshot)),
+      snapshotOf(nodeId).pipe(
+        Effect.map(Option.flatMap((row) => Option.fromNullable(row.capability_snapshot))),
         Effect.orDie,
         Effect.withSpan("NodesRepo.latestSnapshot")
       )
 
     /** `system_settings` values by key (jsonb, decoded by pg). */
+    const settingRows = SqlSchema.findAll({
+      Request: Schema.Array(Schema.String),
+      Result: SettingRow,
+      execute: (keys) => sql`SELECT key, value FROM system_settings WHERE key IN ${sql.in(keys)}`
+    })
+
     const settings = (keys: ReadonlyArray<string>) =>
-      sql<{ readonly key: string; readonly value: unknown }>`
-        SELECT key, value FROM system_settings WHERE key IN ${sql.in(keys)}`.pipe(
+      settingRows(keys).pipe(
         Effect.map((rows) => new Map(rows.map((r) => [r.key, r.value] as const))),
         Effect.orDie,
         Effect.withSpan("NodesRepo.settings")
       )
+
+    /** The config issued to a node, its row locked until the transaction ends. */
+    const issuedConfigOf = SqlSchema.findOne({
+      Request: Schema.String,
+      Result: IssuedConfigRow,
+      execute: (nodeId) =>
+        sql`SELECT issued_config_version, issued_config_hash FROM nodes WHERE id = ${nodeId} FOR UPDATE`
+    })
 
     /**
      * Returns the config version for a payload hash: the issued one when the hash is unchanged, else a new one
@@ -133,9 +181,9 @@ export class NodesRepo extends Effect.Service<NodesRepo>()("cynode/NodesRepo", {
      */
     const issueConfig = (nodeId: string, hash: string, inference: boolean, mint: (last: string | null) => string) =>
       Effect.gen(function*() {
-        const [node] = yield* sql<{ readonly issued_config_version: string | null; readonly issued_config_hash: string | null }>`
-          SELECT issued_config_version, issued_config_hash FROM nodes WHERE id = ${nodeId} FOR UPDATE`
-        if (node === undefined) return Option.none<string>()
+        const found = yield* issuedConfigOf(nodeId)
+        if (Option.isNone(found)) return Option.none<string>()
+        const node = found.value
         if (node.issued_config_version !== null && node.issued_config_hash === hash) {
           return Option.some(node.issued_config_version)
         }
@@ -155,20 +203,27 @@ export class NodesRepo extends Effect.Service<NodesRepo>()("cynode/NodesRepo", {
       sql`UPDATE nodes SET config_ack_status = NULL, config_ack_at = NULL, config_ack_error = NULL WHERE id = ${nodeId}`
         .pipe(Effect.asVoid, Effect.orDie, Effect.withSpan("NodesRepo.forgetAck"))
 
+    const swapToken = SqlSchema.findOne({
+      Request: Schema.Struct({ nodeId: Schema.String, undecryptable: Schema.String, replacement: Schema.String }),
+      Result: Schema.Struct({ worker_api_bearer_token: Schema.NullOr(Schema.String) }),
+      execute: ({ nodeId, replacement, undecryptable }) =>
+        sql`
+          WITH swapped AS (
+            UPDATE nodes SET worker_api_bearer_token = ${replacement}
+            WHERE id = ${nodeId} AND worker_api_bearer_token = ${undecryptable}
+            RETURNING worker_api_bearer_token)
+          SELECT worker_api_bearer_token FROM swapped
+          UNION ALL
+          SELECT worker_api_bearer_token FROM nodes WHERE id = ${nodeId} AND NOT EXISTS (SELECT 1 FROM swapped)`
+    })
+
     /**
      * Replaces a worker token the current key cannot decrypt (a rotated `WORKER_TOKEN_KEY` or `JWT_SECRET`). Only
      * when the stored value is still the undecryptable one: a concurrent replacement wins, and its token is returned.
      */
     const replaceWorkerToken = (nodeId: string, undecryptable: string, replacement: string) =>
-      sql<{ readonly worker_api_bearer_token: string }>`
-        WITH swapped AS (
-          UPDATE nodes SET worker_api_bearer_token = ${replacement}
-          WHERE id = ${nodeId} AND worker_api_bearer_token = ${undecryptable}
-          RETURNING worker_api_bearer_token)
-        SELECT worker_api_bearer_token FROM swapped
-        UNION ALL
-        SELECT worker_api_bearer_token FROM nodes WHERE id = ${nodeId} AND NOT EXISTS (SELECT 1 FROM swapped)`.pipe(
-        Effect.map((rows) => Option.fromNullable(rows[0]?.worker_api_bearer_token)),
+      swapToken({ nodeId, undecryptable, replacement }).pipe(
+        Effect.map(Option.flatMap((row) => Option.fromNullable(row.worker_api_bearer_token))),
         Effect.orDie,
         Effect.withSpan("NodesRepo.replaceWorkerToken")
       )
@@ -179,8 +234,7 @@ export class NodesRepo extends Effect.Service<NodesRepo>()("cynode/NodesRepo", {
      */
     const recordAck = (nodeId: string, ack: NodeConfigAck) =>
       Effect.gen(function*() {
-        const [node] = yield* sql<{ readonly issued_config_version: string | null }>`
-          SELECT issued_config_version FROM nodes WHERE id = ${nodeId} FOR UPDATE`
+        const node = Option.getOrUndefined(yield* issuedConfigOf(nodeId))
         const ackAt = ack.ack_at === undefined ? new Date() : new Date(ack.ack_at)
         yield* sql`
           INSERT INTO node_config_acks (node_id, config_version, status, ack_at, error_type, error_message,
@@ -201,19 +255,27 @@ export class NodesRepo extends Effect.Service<NodesRepo>()("cynode/NodesRepo", {
       }).pipe(sql.withTransaction, Effect.orDie, Effect.withSpan("NodesRepo.recordAck"))
 
     /** Every node, for the operator listing, with whether it is dispatchable now. */
-    const listNodes = sql<NodeRow & { readonly dispatchable: boolean }>`
-      SELECT ${columns}, (${dispatchableCondition(sql)}) AS dispatchable FROM nodes n ORDER BY n.node_slug`.pipe(
+    const listNodes = SqlSchema.findAll({
+      Request: Schema.Void,
+      Result: ListedNodeRow,
+      execute: () =>
+        sql`SELECT ${columns}, (${dispatchableCondition(sql)}) AS dispatchable FROM nodes n ORDER BY n.node_slug`
+    })(undefined).pipe(
       Effect.orDie,
       Effect.withSpan("NodesRepo.listNodes")
     )
+
+    const storedTokens = SqlSchema.findAll({
+      Request: Schema.Array(Schema.String),
+      Result: StoredTokenRow,
+      execute: (ids) => sql`SELECT id::text AS id, worker_api_bearer_token FROM nodes WHERE id IN ${sql.in(ids)}`
+    })
 
     /** Dispatchable nodes with their decrypted worker tokens (for the dispatcher). */
     const dispatchTargets = Effect.gen(function*() {
       const nodes = yield* readiness.dispatchableNodes
       if (nodes.length === 0) return []
-      const stored = yield* sql<{ readonly id: string; readonly worker_api_bearer_token: string }>`
-        SELECT id::text AS id, worker_api_bearer_token FROM nodes WHERE id IN ${sql.in(nodes.map((n) => n.id))}`
-        .pipe(Effect.orDie)
+      const stored = yield* storedTokens(nodes.map((n) => n.id)).pipe(Effect.orDie)
       const byId = new Map(stored.map((r) => [r.id, r.worker_api_bearer_token] as const))
       const targets: Array<DispatchTarget> = []
       for (const node of nodes) {

@@ -1,5 +1,5 @@
-import { SqlClient } from "@effect/sql"
-import { Effect } from "effect"
+import { SqlClient, SqlSchema } from "@effect/sql"
+import { Effect, Schema } from "effect"
 import { storableText } from "../../schema/result.ts"
 import type { OutputChunkLine } from "../../schema/worker.ts"
 
@@ -49,11 +49,15 @@ export const makeOutputRepo = Effect.gen(function*() {
       Effect.withSpan("OutputRepo.append")
     )
 
+  const maxSeq = SqlSchema.single({
+    Request: Schema.String,
+    /** `max` of an integer column: a number, null when the job has no rows. */
+    Result: Schema.Struct({ seq: Schema.NullOr(Schema.Number) }),
+    execute: (jobId) => sql`SELECT max(seq) AS seq FROM task_output WHERE job_id = ${jobId}`
+  })
+
   /** The last sequence number stored for the job (0 when none): where a relay resumes. */
-  const lastSeq = (jobId: string) =>
-    sql<{ readonly seq: number | null }>`SELECT max(seq) AS seq FROM task_output WHERE job_id = ${jobId}`.pipe(
-      Effect.map((rows) => rows[0]?.seq ?? 0)
-    )
+  const lastSeq = (jobId: string) => maxSeq(jobId).pipe(Effect.map((row) => row.seq ?? 0))
 
   /**
    * Appends what the final result holds beyond the stored chunks, per stream (stdout first), numbered after the last

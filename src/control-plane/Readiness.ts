@@ -1,7 +1,13 @@
-import { SqlClient } from "@effect/sql"
-import { Config, Context, Effect, Layer } from "effect"
+import { SqlClient, SqlSchema } from "@effect/sql"
+import { Config, Context, Effect, Layer, ParseResult, Schema } from "effect"
 import { migrationsApplied } from "../../layers/Database.ts"
-import { dispatchableCondition, type DispatchableNode, dispatchableNodes, inferencePathCondition } from "./Dispatchable.ts"
+import {
+  dispatchableCondition,
+  DispatchableFlag,
+  type DispatchableNode,
+  dispatchableNodes,
+  inferencePathCondition
+} from "./Dispatchable.ts"
 
 /**
  * Readiness (control-plane.md §3; DECISIONS.md "Schema and readiness"), shared by the control plane's and the
@@ -14,20 +20,21 @@ export interface ReadinessResult {
   readonly reason: string
 }
 
-interface NodeStateRow {
-  readonly node_slug: string
-  readonly status: string
-  readonly admin_state: string
-  readonly last_seen_at: Date | null
-  readonly config_ack_status: string | null
-  readonly config_ack_error: string | null
-  readonly config_version: string | null
-  readonly issued_config_version: string | null
-  readonly has_target_url: boolean
-  readonly has_token: boolean
-  readonly dispatchable: boolean
-  readonly inference_path: boolean
-}
+const NodeStateRow = Schema.Struct({
+  node_slug: Schema.String,
+  status: Schema.String,
+  admin_state: Schema.String,
+  last_seen_at: Schema.NullOr(Schema.DateFromSelf),
+  config_ack_status: Schema.NullOr(Schema.String),
+  config_ack_error: Schema.NullOr(Schema.String),
+  config_version: Schema.NullOr(Schema.String),
+  issued_config_version: Schema.NullOr(Schema.String),
+  has_target_url: Schema.Boolean,
+  has_token: Schema.Boolean,
+  dispatchable: DispatchableFlag,
+  inference_path: Schema.Boolean
+}).annotations({ identifier: "NodeStateRow" })
+type NodeStateRow = typeof NodeStateRow.Type
 
 /** Why one node is not dispatchable (or not an inference path), in words an operator can act on. */
 export const explainNode = (n: NodeStateRow): string => {
@@ -61,15 +68,20 @@ export class Readiness extends Context.Tag("cynode/Readiness")<Readiness, {
       const sql = yield* SqlClient.SqlClient
       const requireInference = yield* Config.boolean("READINESS_REQUIRE_INFERENCE").pipe(Config.withDefault(true))
 
-      const nodeStates = sql<NodeStateRow>`
-        SELECT n.node_slug, n.status, n.admin_state, n.last_seen_at, n.config_ack_status, n.config_ack_error, n.config_version,
-          n.issued_config_version,
-          COALESCE(n.worker_api_target_url, '') <> '' AS has_target_url,
-          COALESCE(n.worker_api_bearer_token, '') <> '' AS has_token,
-          (${dispatchableCondition(sql)}) AS dispatchable,
-          ${inferencePathCondition(sql)} AS inference_path
-        FROM nodes n LEFT JOIN node_capabilities c ON c.node_id = n.id
-        ORDER BY n.node_slug`
+      const nodeStates = SqlSchema.findAll({
+        Request: Schema.Void,
+        Result: NodeStateRow,
+        execute: () =>
+          sql`
+            SELECT n.node_slug, n.status, n.admin_state, n.last_seen_at, n.config_ack_status, n.config_ack_error, n.config_version,
+              n.issued_config_version,
+              COALESCE(n.worker_api_target_url, '') <> '' AS has_target_url,
+              COALESCE(n.worker_api_bearer_token, '') <> '' AS has_token,
+              (${dispatchableCondition(sql)}) AS dispatchable,
+              ${inferencePathCondition(sql)} AS inference_path
+            FROM nodes n LEFT JOIN node_capabilities c ON c.node_id = n.id
+            ORDER BY n.node_slug`
+      })(undefined)
 
       const check = Effect.gen(function*() {
         const ping = yield* Effect.either(sql`SELECT 1`.pipe(Effect.timeout("3 seconds")))
@@ -79,7 +91,11 @@ export class Readiness extends Context.Tag("cynode/Readiness")<Readiness, {
           return { ready: false, reason: "database migrations not applied" }
         }
         const states = yield* Effect.either(nodeStates)
-        if (states._tag === "Left") return { ready: false, reason: "database query failed" }
+        if (states._tag === "Left") {
+          if (!ParseResult.isParseError(states.left)) return { ready: false, reason: "database query failed" }
+          yield* Effect.logError("node rows do not match their schema", states.left)
+          return { ready: false, reason: "node rows do not decode (see this service's log)" }
+        }
         if (states.right.some((n) => n.dispatchable && (n.inference_path || !requireInference))) {
           return { ready: true, reason: "ready" }
         }
