@@ -133,8 +133,9 @@ Then("the lines {string} to {string} arrived on stdout once each, in order", fun
 })
 
 Then("the followed stdout is {string} and the followed stderr is {string}", function(stdout: string, stderr: string) {
-  assert.equal(streamText("stdout"), unescape(stdout))
-  assert.equal(streamText("stderr"), unescape(stderr))
+  const seen = JSON.stringify(live.events)
+  assert.equal(streamText("stdout"), unescape(stdout), `events: ${seen}`)
+  assert.equal(streamText("stderr"), unescape(stderr), `events: ${seen}`)
 })
 
 Then("GET logs without follow answers JSON with stdout {string} and stderr {string}", async function(stdout: string, stderr: string) {

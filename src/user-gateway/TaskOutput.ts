@@ -60,8 +60,8 @@ export class TaskOutput extends Context.Tag("cynode/user-gateway/TaskOutput")<Ta
         Result: OutputRow,
         execute: ({ after, taskId }) =>
           sql`
-            SELECT id::text AS id, stream, data FROM task_output
-            WHERE task_id = ${taskId} AND id > ${after} ORDER BY id LIMIT ${PAGE}`
+            SELECT id::text AS id, stream, data FROM task_output -- ordered by the column: as text, 10 sorts before 9
+            WHERE task_id = ${taskId} AND id > ${after} ORDER BY task_output.id LIMIT ${PAGE}`
       })
 
       const rowsAfter = (taskId: string, after: number) =>
