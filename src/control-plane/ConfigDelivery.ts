@@ -121,6 +121,10 @@ export class ConfigDelivery extends Effect.Service<ConfigDelivery>()("cynode/Con
         return Option.some(payload)
       }).pipe(Effect.withSpan("ConfigDelivery.payloadFor"))
 
+    // Stored tokens this process's key decrypts: a heartbeat then costs no decryption (the key never changes while
+    // the process runs; a re-issued token is a new entry).
+    const decryptable = new Set<string>()
+
     /**
      * The config version a heartbeating node should run. A stored worker token the current key cannot decrypt (the
      * control plane restarted with a rotated secret while the node kept running) is re-issued right here, through
@@ -132,9 +136,12 @@ export class ConfigDelivery extends Effect.Service<ConfigDelivery>()("cynode/Con
     const versionForHeartbeat = (nodeId: string, beat: { readonly issued_config_version: string | null; readonly worker_api_bearer_token: string | null }) =>
       Effect.gen(function*() {
         const stored = beat.worker_api_bearer_token
-        if (stored === null || stored === "") return beat.issued_config_version
-        const decryptable = yield* Effect.isSuccess(tokens.decrypt(stored))
-        if (decryptable) return beat.issued_config_version
+        if (stored === null || stored === "" || decryptable.has(stored)) return beat.issued_config_version
+        if (yield* Effect.isSuccess(tokens.decrypt(stored))) {
+          if (decryptable.size >= 100_000) decryptable.clear()
+          decryptable.add(stored)
+          return beat.issued_config_version
+        }
         const node = yield* repo.findById(nodeId)
         if (Option.isNone(node)) return beat.issued_config_version
         const payload = yield* payloadFor(node.value)
