@@ -360,10 +360,11 @@ export const make = Effect.gen(function*() {
         }).pipe(Effect.mapError((e) => new ServiceUnavailable({ detail: `cannot record the job: ${e.message}` })))
         // Forked from an uninterruptible region, so the job's own fiber is made interruptible again explicitly.
         yield* FiberSet.run(fibers, Effect.interruptible(execute(request, entry)))
+        // In the same uninterruptible region: a caller that goes away now cannot leave a running job unlogged.
+        yield* Effect.logInfo("job accepted").pipe(
+          Effect.annotateLogs({ task_id: request.task_id, job_id: request.job_id, kind: image === undefined ? "inference" : "sandbox" })
+        )
       }).pipe(Effect.onError(() => Effect.zipRight(closeOutput(request.job_id), release(request.job_id))), Effect.uninterruptible)
-      yield* Effect.logInfo("job accepted").pipe(
-        Effect.annotateLogs({ task_id: request.task_id, job_id: request.job_id, kind: image === undefined ? "inference" : "sandbox" })
-      )
       return yield* Deferred.await(entry.done)
     })
 
