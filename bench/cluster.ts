@@ -21,16 +21,13 @@ import { Agent, request } from "undici"
 import { capabilityReport, makeSecrets } from "../test/support/controlPlane.ts"
 import { startServer } from "../test/support/programs.ts"
 import { profileEnv } from "./profileEnv.ts"
+import { flagArg, numberArg } from "./args.ts"
 import { createTestDatabase } from "../test/support/testDatabase.ts"
 
-const arg = (name: string, fallback: number) => {
-  const i = process.argv.indexOf(`--${name}`)
-  return i >= 0 ? Number(process.argv[i + 1]) : fallback
-}
-const NODES = arg("nodes", 1000)
-const WINDOW_S = arg("seconds", 30)
-const JOBS = arg("jobs", 5000)
-const asJson = process.argv.includes("--json")
+const NODES = numberArg("nodes", 1000)
+const WINDOW_S = numberArg("seconds", 30)
+const JOBS = numberArg("jobs", 5000)
+const asJson = flagArg("json")
 const HEARTBEAT_S = 5
 const TTL_S = 3 * HEARTBEAT_S
 const say = (line: string) => {

@@ -24,18 +24,15 @@ import { DispatchWakeup } from "../src/control-plane/DispatchWakeup.ts"
 import { WorkerTokens } from "../src/control-plane/WorkerTokens.ts"
 import { createTestDatabase } from "../test/support/testDatabase.ts"
 import { makeSpanProfile } from "./spanProfile.ts"
+import { flagArg, numberArg } from "./args.ts"
 
-const arg = (name: string, fallback: number) => {
-  const i = process.argv.indexOf(`--${name}`)
-  return i >= 0 ? Number(process.argv[i + 1]) : fallback
-}
-const JOBS = arg("jobs", 2000)
-const PACED = arg("paced", 200)
-const NODES = arg("nodes", 1)
+const JOBS = numberArg("jobs", 2000)
+const PACED = numberArg("paced", 200)
+const NODES = numberArg("nodes", 1)
 const PACE_MS = 20
 const LEVELS = [1, 4, 16]
-const asJson = process.argv.includes("--json")
-const profile = process.argv.includes("--profile") ? makeSpanProfile() : undefined
+const asJson = flagArg("json")
+const profile = flagArg("profile") ? makeSpanProfile() : undefined
 
 // --- The instant worker ---
 

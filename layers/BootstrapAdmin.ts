@@ -1,6 +1,6 @@
 import { SqlClient, SqlSchema } from "@effect/sql"
 import { Config, Effect, Layer, Option, Redacted, Schema } from "effect"
-import { HASH_ALG, Passwords } from "./Passwords.ts"
+import { insertCredential, Passwords } from "./Passwords.ts"
 
 /**
  * The admin, shared by the gateway and the control plane (user-gateway.md §3 "Bootstrap"): the one handle that
@@ -32,18 +32,12 @@ const createAdmin = (phc: string) =>
       execute: (handle) =>
         sql`INSERT INTO users (handle, is_active) VALUES (${handle}, true) ON CONFLICT (handle) DO NOTHING RETURNING id`
     })
-    const insertCredential = SqlSchema.void({
-      Request: Schema.Struct({ userId: Schema.String, phc: Schema.Uint8ArrayFromSelf }),
-      execute: ({ phc, userId }) =>
-        sql`
-          INSERT INTO password_credentials (user_id, password_hash, hash_alg)
-          VALUES (${userId}, ${phc}, ${HASH_ALG})`
-    })
+    const storeCredential = insertCredential(sql)
     return sql.withTransaction(
       Effect.gen(function*() {
         const user = yield* insertUser(ADMIN_HANDLE)
         if (Option.isNone(user)) return false
-        yield* insertCredential({ userId: user.value.id, phc: Buffer.from(phc, "utf8") })
+        yield* storeCredential({ userId: user.value.id, phc: Buffer.from(phc, "utf8") })
         return true
       })
     ).pipe(Effect.orDie)

@@ -1,5 +1,6 @@
 import { hash, verify, type Algorithm, type Options } from "@node-rs/argon2"
-import { Context, Effect, Layer, Redacted } from "effect"
+import { SqlSchema, type SqlClient } from "@effect/sql"
+import { Context, Effect, Layer, Redacted, Schema } from "effect"
 import { randomBytes } from "node:crypto"
 import { availableParallelism } from "node:os"
 
@@ -20,6 +21,16 @@ export const ARGON2_OPTIONS = {
 } as const satisfies Options
 
 export const HASH_ALG = "argon2id"
+
+/** Stores a user's password hash (PHC string bytes): the one statement for the gateway's users and the bootstrap admin. */
+export const insertCredential = (sql: SqlClient.SqlClient) =>
+  SqlSchema.void({
+    Request: Schema.Struct({ userId: Schema.String, phc: Schema.Uint8ArrayFromSelf }),
+    execute: ({ phc, userId }) =>
+      sql`
+        INSERT INTO password_credentials (user_id, password_hash, hash_alg)
+        VALUES (${userId}, ${phc}, ${HASH_ALG})`
+  })
 
 /**
  * How many hashes or verifications run at once. Each one holds m = 64 MiB and already keeps `parallelism` threads

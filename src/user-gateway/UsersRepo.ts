@@ -1,6 +1,6 @@
 import { SqlClient, SqlError, SqlSchema } from "@effect/sql"
 import { Context, Data, Effect, Layer, Option, Schema } from "effect"
-import { HASH_ALG } from "../../layers/Passwords.ts"
+import { insertCredential } from "../../layers/Passwords.ts"
 
 /** Users and their password credentials (user-gateway.md §3, §6). */
 
@@ -67,20 +67,14 @@ export const makeUsersRepo = Effect.gen(function*() {
         RETURNING id, handle, email, is_active`
   })
 
-  const insertCredential = SqlSchema.void({
-    Request: Schema.Struct({ userId: Schema.String, phc: Schema.Uint8ArrayFromSelf }),
-    execute: ({ phc, userId }) =>
-      sql`
-        INSERT INTO password_credentials (user_id, password_hash, hash_alg)
-        VALUES (${userId}, ${phc}, ${HASH_ALG})`
-  })
+  const storeCredential = insertCredential(sql)
 
   /** A new active user and its Argon2id credential, in one transaction. */
   const create = (handle: string, phc: string) =>
     sql.withTransaction(
       Effect.gen(function*() {
         const user = yield* insertUser(handle)
-        yield* insertCredential({ userId: user.id, phc: Buffer.from(phc, "utf8") })
+        yield* storeCredential({ userId: user.id, phc: Buffer.from(phc, "utf8") })
         return user
       })
     ).pipe(
