@@ -1,5 +1,5 @@
 import { SqlClient, SqlSchema } from "@effect/sql"
-import { Context, Data, Effect, Layer, Option, Schema } from "effect"
+import { Context, Data, Effect, Layer, Option, Ref, Schema } from "effect"
 
 /**
  * Where artifact bytes live, by key (`<task_id>/<job_id>/<path>`); the list of a task's artifacts is always in
@@ -40,7 +40,24 @@ export const makePostgresStore = Effect.gen(function*() {
   } satisfies ArtifactStoreShape
 })
 
+/**
+ * Bytes in a map in this process, gone when it ends: for tests that exercise what uses the store, not PostgreSQL.
+ * Copies go in and out, as they would through a real store, so a caller's later writes to its buffer change nothing.
+ */
+export const makeMemoryStore = Effect.map(Ref.make(new Map<string, Uint8Array>()), (blobs) => ({
+  put: (key, bytes) => Ref.update(blobs, (m) => new Map(m).set(key, Uint8Array.from(bytes))),
+  get: (key) => Ref.get(blobs).pipe(Effect.map((m) => Option.map(Option.fromNullable(m.get(key)), (b) => Uint8Array.from(b)))),
+  remove: (key) =>
+    Ref.update(blobs, (m) => {
+      const next = new Map(m)
+      next.delete(key)
+      return next
+    })
+}) satisfies ArtifactStoreShape)
+
 export class ArtifactStore extends Context.Tag("cynode/ArtifactStore")<ArtifactStore, ArtifactStoreShape>() {
   /** Bytes in PostgreSQL beside the rest (the default). */
   static readonly Postgres = Layer.effect(ArtifactStore, makePostgresStore)
+  /** Bytes in memory (tests only); each build of the layer starts empty. */
+  static readonly Memory = Layer.effect(ArtifactStore, makeMemoryStore)
 }
