@@ -18,14 +18,15 @@ import { heartbeatLoop, reportLoop, reportOnce, type ReporterOptions } from "./R
  * carrying the step, the reason, what to check, and the documented exit code (an ExitCoded error):
  *
  *   decode env (1) → checks + reap (3) → register (2) → fetch config (2) → validate (2) → worker API (4)
- *   → inference (5) → ack applied (2) → first report + report loop.
+ *   → inference (5) → ack applied (2) → heartbeats, first report + report loop.
  *
  * Everything a step starts is tied to one scope, so a failing step (or SIGINT/SIGTERM) stops what started, in
  * reverse order. A failure after the config arrived sends a `failed` ack with the matching error type first.
  *
  * The Worker API runs IN-PROCESS (a Layer built into this scope) with the delivered token held as `Redacted`: the
  * token therefore never appears in an environment, an argv (`ps`) or a child process, and the Worker API cannot
- * die unnoticed beside us.
+ * die unnoticed beside us. A token re-issued later (a heartbeat names a new config version) is handed to it while
+ * it runs (ConfigRefresh.ts).
  */
 
 // ---- step errors ----------------------------------------------------------------------------------------------
