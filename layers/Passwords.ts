@@ -39,6 +39,42 @@ export const insertCredential = (sql: SqlClient.SqlClient) =>
  */
 const CONCURRENT_HASHES = Math.max(1, Math.floor(availableParallelism() / ARGON2_OPTIONS.parallelism))
 
+/**
+ * Hashing with the given Argon2id parameters. Verification reads the parameters from the PHC string, so any
+ * stored hash verifies whichever parameters this instance hashes with.
+ */
+const makePasswords = (options: Options, concurrent: number) =>
+  Effect.gen(function*() {
+    const turns = yield* Effect.makeSemaphore(concurrent)
+    const hashPassword = (password: Redacted.Redacted<string>) =>
+      Effect.promise(() => hash(Redacted.value(password), { ...options, salt: randomBytes(16) })).pipe(
+        turns.withPermits(1),
+        Effect.withSpan("Passwords.hash")
+      )
+    const dummy = yield* hashPassword(Redacted.make(randomBytes(24).toString("base64")))
+    const check = (phc: string, password: string) =>
+      Effect.promise(() => verify(phc, password).catch(() => false)).pipe(turns.withPermits(1))
+    return {
+      hash: hashPassword,
+      verify: (phc: string | undefined, password: Redacted.Redacted<string>) =>
+        (phc === undefined
+          ? Effect.as(check(dummy, Redacted.value(password)), false)
+          : check(phc, Redacted.value(password))).pipe(Effect.withSpan("Passwords.verify"))
+    }
+  })
+
+/**
+ * The cheapest Argon2id @node-rs/argon2 accepts (m=8 KiB, the minimum for p=1; t=1): microseconds a hash instead
+ * of ~100 ms, for tests that need users but do not test the hashing cost. Never for a program.
+ */
+export const ARGON2_TEST_OPTIONS = {
+  algorithm: ARGON2ID,
+  memoryCost: 8,
+  timeCost: 1,
+  parallelism: 1,
+  outputLen: 32
+} as const satisfies Options
+
 export class Passwords extends Context.Tag("cynode/Passwords")<Passwords, {
   /** A fresh PHC string for the password. */
   readonly hash: (password: Redacted.Redacted<string>) => Effect.Effect<string>
@@ -48,25 +84,7 @@ export class Passwords extends Context.Tag("cynode/Passwords")<Passwords, {
    */
   readonly verify: (phc: string | undefined, password: Redacted.Redacted<string>) => Effect.Effect<boolean>
 }>() {
-  static readonly Live = Layer.effect(
-    Passwords,
-    Effect.gen(function*() {
-      const turns = yield* Effect.makeSemaphore(CONCURRENT_HASHES)
-      const hashPassword = (password: Redacted.Redacted<string>) =>
-        Effect.promise(() => hash(Redacted.value(password), { ...ARGON2_OPTIONS, salt: randomBytes(16) })).pipe(
-          turns.withPermits(1),
-          Effect.withSpan("Passwords.hash")
-        )
-      const dummy = yield* hashPassword(Redacted.make(randomBytes(24).toString("base64")))
-      const check = (phc: string, password: string) =>
-        Effect.promise(() => verify(phc, password).catch(() => false)).pipe(turns.withPermits(1))
-      return {
-        hash: hashPassword,
-        verify: (phc, password) =>
-          (phc === undefined
-            ? Effect.as(check(dummy, Redacted.value(password)), false)
-            : check(phc, Redacted.value(password))).pipe(Effect.withSpan("Passwords.verify"))
-      }
-    })
-  )
+  static readonly Live = Layer.effect(Passwords, makePasswords(ARGON2_OPTIONS, CONCURRENT_HASHES))
+  /** Tests only (see ARGON2_TEST_OPTIONS): the same API, hashes that verify anywhere, and no cost to speak of. */
+  static readonly Test = Layer.effect(Passwords, makePasswords(ARGON2_TEST_OPTIONS, 1))
 }
