@@ -84,11 +84,32 @@ export class OutputUnavailable extends Data.TaggedError("OutputUnavailable")<{
   readonly gone: boolean
 }> {}
 
+/**
+ * What a scripted worker answers (tests): `run` decides each job's outcome from its request; the rest default to a
+ * node that never heard of the job (`status` NotFound), stops it when asked (`cancel` true) and has no live output
+ * beyond its end line.
+ */
+export interface WorkerScript {
+  readonly run: (body: RunBody, target: WorkerTarget) => Effect.Effect<RunOutcome>
+  readonly status?: (jobId: string, target: WorkerTarget, leaseSeq?: number) => Effect.Effect<StatusOutcome>
+  readonly cancel?: (jobId: string, target: WorkerTarget) => Effect.Effect<boolean>
+  readonly output?: (jobId: string, after: number, target: WorkerTarget) => Stream.Stream<OutputLine, OutputUnavailable>
+}
+
+export const makeScripted = (script: WorkerScript): WorkerClientShape => ({
+  run: (target, body) => script.run(body, target),
+  status: (target, jobId, leaseSeq) => script.status?.(jobId, target, leaseSeq) ?? Effect.succeed(StatusOutcome.NotFound()),
+  cancel: (target, jobId) => script.cancel?.(jobId, target) ?? Effect.succeed(true),
+  output: (target, jobId, after) => script.output?.(jobId, after, target) ?? Stream.make({ end: true } as const)
+})
+
 export class WorkerClient extends Context.Tag("cynode/WorkerClient")<WorkerClient, WorkerClientShape>() {
   /** Over a given `HttpClient` (the process's one, from layers/HttpClient.ts). */
   static readonly layer = Layer.effect(WorkerClient, Effect.suspend(() => make))
   /** With its own connection pool. */
   static readonly Live = WorkerClient.layer.pipe(Layer.provide(OutgoingHttp.layer))
+  /** No HTTP: every answer comes from the script (tests of what the dispatcher does with each outcome). */
+  static readonly Test = (script: WorkerScript) => Layer.succeed(WorkerClient, makeScripted(script))
 }
 
 /** Errors raised before the request could reach the worker (control-plane.md §9's pre-send list). */
