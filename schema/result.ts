@@ -52,11 +52,14 @@ export type JobResult = typeof JobResult.Type
 export const ResultText = Schema.parseJson()
 export const toResultText: (result: unknown) => string = Schema.encodeSync(ResultText)
 
+// oxlint-disable-next-line no-control-regex -- NUL is exactly what this replaces
+const UNSTORABLE = /\u0000|\p{Surrogate}/gu
+
 /**
  * Text as PostgreSQL can store it: `text` and `jsonb` refuse NUL and lone surrogates, which a sandbox or a model may
  * well print. Each becomes U+FFFD, like any undecodable output.
  */
-export const storableText = (text: string): string => text.replace(/\u0000|\p{Surrogate}/gu, "\uFFFD")
+export const storableText = (text: string): string => text.replace(UNSTORABLE, "\uFFFD")
 
 /** A result as JSON text that `jsonb` accepts (every string in it storable). */
 export const storableJson = (value: unknown): string =>
