@@ -26,7 +26,7 @@ Feature: Many nodes on a real network: spread, join, crash, partition and drain
   Scenario: A node killed with SIGKILL mid-job: its job fails node_lost, the others keep serving, readiness stays ready
     When 3 tasks each record their run and take 5 seconds
     And every one of those tasks is running
-    And the node running the first of them is killed with SIGKILL
+    And a node running exactly one of them is killed with SIGKILL
     Then that node becomes lost
     And the control plane is still ready
     And the killed node's job ends failed with "node_lost"
