@@ -1,9 +1,10 @@
 import { describe, expect, it } from "@effect/vitest"
 import { SqlClient } from "@effect/sql"
 import { Effect, Layer, Option } from "effect"
-import { createHash, randomBytes } from "node:crypto"
+import { createHash } from "node:crypto"
 import { ArtifactStore } from "../../layers/ArtifactStore.ts"
 import { artifactKey, makeArtifactsIngest } from "../../src/control-plane/ArtifactsIngest.ts"
+import { addJob } from "../support/jobRows.ts"
 import * as TestDatabase from "../support/testDatabase.ts"
 
 /**
@@ -13,16 +14,6 @@ import * as TestDatabase from "../support/testDatabase.ts"
 
 const TestLayer = Layer.merge(TestDatabase.layer, ArtifactStore.Memory)
 
-const addJob = Effect.gen(function*() {
-  const sql = yield* SqlClient.SqlClient
-  const [user] = yield* sql<{ id: string }>`
-    INSERT INTO users (handle) VALUES (${`u-${randomBytes(4).toString("hex")}`}) RETURNING id::text AS id`
-  const [task] = yield* sql<{ id: string }>`
-    INSERT INTO tasks (created_by, prompt, summary) VALUES (${user!.id}, 'p', 's') RETURNING id::text AS id`
-  const [job] = yield* sql<{ id: string }>`
-    INSERT INTO jobs (task_id, payload) VALUES (${task!.id}, '{}'::jsonb) RETURNING id::text AS id`
-  return { id: job!.id, taskId: task!.id }
-})
 
 const file = (path: string, content: string) => {
   const bytes = Buffer.from(content)
@@ -42,7 +33,7 @@ it.layer(TestLayer, { timeout: 60_000 })("ArtifactsIngest", (it) => {
       Effect.gen(function*() {
         const sql = yield* SqlClient.SqlClient
         const store = yield* ArtifactStore
-        const job = yield* addJob
+        const job = yield* addJob({})
         const files = [file("report.md", "# done\n"), file("data/out.json", "{\"n\":1}")]
         const refused = [{ path: "link", reason: "symlink" }]
         const stored = yield* (yield* ingest)(job, { exit_code: 0, stdout: "ok", artifacts: { files, refused } })
@@ -73,7 +64,7 @@ it.layer(TestLayer, { timeout: 60_000 })("ArtifactsIngest", (it) => {
       Effect.gen(function*() {
         const sql = yield* SqlClient.SqlClient
         const store = yield* ArtifactStore
-        const first = yield* addJob
+        const first = yield* addJob({})
         const [second] = yield* sql<{ id: string }>`
           INSERT INTO jobs (task_id, payload) VALUES (${first.taskId}, '{}'::jsonb) RETURNING id::text AS id`
         const run = yield* ingest
@@ -93,7 +84,7 @@ it.layer(TestLayer, { timeout: 60_000 })("ArtifactsIngest", (it) => {
       Effect.gen(function*() {
         const sql = yield* SqlClient.SqlClient
         const store = yield* ArtifactStore
-        const job = yield* addJob
+        const job = yield* addJob({})
         const run = yield* ingest
         const plain = { exit_code: 1 }
         const unreadable = { artifacts: { files: [{ path: "../escape", size_bytes: 1, sha256: "x", content_base64: "eA==" }], refused: [] } }

@@ -9,6 +9,7 @@ import { JobsRepo } from "../../src/control-plane/JobsRepo.ts"
 import { RunOutcome, StatusOutcome, WorkerClient, type RunBody, type WorkerScript } from "../../src/control-plane/WorkerClient.ts"
 import { WorkerTokens } from "../../src/control-plane/WorkerTokens.ts"
 import type { RunJobResponse } from "../../schema/worker.ts"
+import { addJob } from "../support/jobRows.ts"
 import * as TestDatabase from "../support/testDatabase.ts"
 
 /**
@@ -112,18 +113,12 @@ const addNode = Effect.flatMap(SqlClient.SqlClient, (sql) =>
     VALUES ('node-01', 'active', 'v2', 'v2', true, 'applied', 'http://node-01.test:12090/',
       ${tokens.encrypt(Redacted.make("token-node-01"))})`)
 
-const addJob = (command: ReadonlyArray<string>) =>
+/** A queued job running `command`, and a wake-up for the dispatcher. */
+const queueJob = (command: ReadonlyArray<string>) =>
   Effect.gen(function*() {
-    const sql = yield* SqlClient.SqlClient
-    const [user] = yield* sql<{ id: string }>`
-      INSERT INTO users (handle) VALUES (${`u-${randomBytes(4).toString("hex")}`}) RETURNING id::text AS id`
-    const [task] = yield* sql<{ id: string }>`
-      INSERT INTO tasks (created_by, prompt, summary) VALUES (${user!.id}, 'p', 's') RETURNING id::text AS id`
-    const [job] = yield* sql<{ id: string }>`
-      INSERT INTO jobs (task_id, payload) VALUES (${task!.id}, ${JSON.stringify({ command })}::jsonb)
-      RETURNING id::text AS id`
-    yield* sql`SELECT pg_notify('cynode_jobs', ${job!.id})`
-    return job!.id
+    const job = yield* addJob({ command })
+    yield* Effect.flatMap(SqlClient.SqlClient, (sql) => sql`SELECT pg_notify('cynode_jobs', ${job.id})`)
+    return job.id
   })
 
 interface JobRow {
@@ -160,7 +155,7 @@ describe("Dispatcher outcomes (scripted worker)", () => {
   it.live("Finished: the worker's response is the job's result", () =>
     withDispatcher((calls) =>
       Effect.gen(function*() {
-        const job = yield* addJob(["ok"])
+        const job = yield* queueJob(["ok"])
         const row = yield* rowWhen(job, ended)
         expect(row).toMatchObject({ status: "completed", task_status: "completed", attempts: 0 })
         expect(row.result).toMatchObject({ status: "completed", stdout: "ran\n", job_id: job })
@@ -170,7 +165,7 @@ describe("Dispatcher outcomes (scripted worker)", () => {
   it.live("Rejected: the job fails worker_rejected with the worker's problem, and is not sent again", () =>
     withDispatcher((calls) =>
       Effect.gen(function*() {
-        const job = yield* addJob(["reject"])
+        const job = yield* queueJob(["reject"])
         const row = yield* rowWhen(job, ended)
         expect(row).toMatchObject({ status: "failed", task_status: "failed", attempts: 0 })
         expect(row.result).toEqual({
@@ -187,7 +182,7 @@ describe("Dispatcher outcomes (scripted worker)", () => {
   it.live("NotSent: requeued uncounted, the node cools down, then the job is sent again", () =>
     withDispatcher((calls) =>
       Effect.gen(function*() {
-        const job = yield* addJob(["not-sent-once"])
+        const job = yield* queueJob(["not-sent-once"])
         const requeued = yield* rowWhen(job, () => calls.length === 1).pipe(Effect.zipRight(Effect.sleep("200 millis")), Effect.zipRight(rowOf(job)))
         expect(requeued).toMatchObject({ status: "queued", attempts: 0, not_before: null })
         const row = yield* rowWhen(job, ended)
@@ -201,7 +196,7 @@ describe("Dispatcher outcomes (scripted worker)", () => {
   it.live("RateLimited: requeued uncounted until Retry-After", () =>
     withDispatcher((calls) =>
       Effect.gen(function*() {
-        const job = yield* addJob(["busy"])
+        const job = yield* queueJob(["busy"])
         const row = yield* rowWhen(job, (r) => calls.length === 1 && r.status === "queued")
         expect(row.attempts).toBe(0)
         expect(row.not_before!.getTime() - calls[0]!.at).toBeGreaterThan(55_000)
@@ -210,7 +205,7 @@ describe("Dispatcher outcomes (scripted worker)", () => {
   it.live("AuthRefused: requeued and counted, with the backoff", () =>
     withDispatcher((calls) =>
       Effect.gen(function*() {
-        const job = yield* addJob(["token"])
+        const job = yield* queueJob(["token"])
         const row = yield* rowWhen(job, (r) => calls.length === 1 && r.status === "queued" && r.attempts === 1)
         expect(row.not_before!.getTime() - calls[0]!.at).toBeGreaterThan(1_500)
       })), 30_000)
@@ -218,7 +213,7 @@ describe("Dispatcher outcomes (scripted worker)", () => {
   it.live("Uncertain: the node is asked, and its finished record is the result (never sent twice)", () =>
     withDispatcher((calls) =>
       Effect.gen(function*() {
-        const job = yield* addJob(["lost"])
+        const job = yield* queueJob(["lost"])
         const row = yield* rowWhen(job, ended)
         expect(row).toMatchObject({ status: "completed", attempts: 0 })
         expect(row.result).toMatchObject({ stdout: "from status\n" })
@@ -228,7 +223,7 @@ describe("Dispatcher outcomes (scripted worker)", () => {
   it.live("Uncertain, and the node does not know the job: it never started, so it is requeued and counted", () =>
     withDispatcher((calls) =>
       Effect.gen(function*() {
-        const job = yield* addJob(["lost-unknown"])
+        const job = yield* queueJob(["lost-unknown"])
         const row = yield* rowWhen(job, (r) => r.status === "queued" && r.attempts === 1)
         expect(row.not_before).not.toBeNull()
         expect(calls).toHaveLength(1)
@@ -237,7 +232,7 @@ describe("Dispatcher outcomes (scripted worker)", () => {
   it.live("Unknown: the job fails outcome_unknown at once", () =>
     withDispatcher((calls) =>
       Effect.gen(function*() {
-        const job = yield* addJob(["silent"])
+        const job = yield* queueJob(["silent"])
         const row = yield* rowWhen(job, ended)
         expect(row).toMatchObject({ status: "failed", attempts: 0 })
         expect(row.result).toMatchObject({

@@ -3,6 +3,7 @@ import { SqlClient } from "@effect/sql"
 import { Effect, FastCheck as fc } from "effect"
 import type { OutputChunkLine } from "../../schema/worker.ts"
 import { makeOutputRepo } from "../../src/control-plane/OutputRepo.ts"
+import { addJob } from "../support/jobRows.ts"
 import * as TestDatabase from "../support/testDatabase.ts"
 
 /** Live output rows completed from a job's final result: what the stream missed is appended, once, in order. */
@@ -12,15 +13,6 @@ const rows = (jobId: string) =>
     sql<{ seq: number; stream: string; data: string }>`
       SELECT seq, stream, data FROM task_output WHERE job_id = ${jobId} ORDER BY seq`)
 
-const addJob = Effect.gen(function*() {
-  const sql = yield* SqlClient.SqlClient
-  const [row] = yield* sql<{ id: string; task_id: string }>`
-    WITH u AS (INSERT INTO users (handle) VALUES (${`u-${Math.random().toString(16).slice(2)}`}) RETURNING id),
-      t AS (INSERT INTO tasks (created_by, prompt, summary) SELECT id, 'p', 's' FROM u RETURNING id)
-    INSERT INTO jobs (task_id, payload) SELECT id, '{"command":["true"]}'::jsonb FROM t
-    RETURNING id::text AS id, task_id::text AS task_id`
-  return { id: row!.id, taskId: row!.task_id }
-})
 
 const textOfRows = (list: ReadonlyArray<{ stream: string; data: string }>, stream: string) =>
   list.filter((r) => r.stream === stream).map((r) => r.data).join("")
@@ -64,7 +56,7 @@ it.layer(TestDatabase.layer, { timeout: 60_000 })("OutputRepo.complete", (it) =>
   it.effect("appends both streams when nothing was streamed, stdout first", () =>
     Effect.gen(function*() {
       const repo = yield* makeOutputRepo
-      const job = yield* addJob
+      const job = yield* addJob()
       yield* repo.complete(job, { stdout: "out\n", stderr: "err\n" })
       expect(yield* rows(job.id)).toEqual([
         { seq: 1, stream: "stdout", data: "out\n" },
@@ -78,7 +70,7 @@ it.layer(TestDatabase.layer, { timeout: 60_000 })("OutputRepo.complete", (it) =>
   it.effect("appends only what the stream missed, after the last chunk; a diverging stream is left alone", () =>
     Effect.gen(function*() {
       const repo = yield* makeOutputRepo
-      const job = yield* addJob
+      const job = yield* addJob()
       yield* repo.append(job, [{ seq: 1, stream: "stdout", text: "hé " }, { seq: 2, stream: "stderr", text: "warn" }])
       yield* repo.complete(job, { stdout: "hé llo 😀", stderr: "other" })
       expect(yield* rows(job.id)).toEqual([
@@ -92,10 +84,10 @@ it.layer(TestDatabase.layer, { timeout: 60_000 })("OutputRepo.complete", (it) =>
   it.effect("a failure's error text completes stderr; a result without text adds nothing", () =>
     Effect.gen(function*() {
       const repo = yield* makeOutputRepo
-      const job = yield* addJob
+      const job = yield* addJob()
       yield* repo.complete(job, { status: "failed", error: "boom" })
       expect(yield* rows(job.id)).toEqual([{ seq: 1, stream: "stderr", data: "boom" }])
-      const quiet = yield* addJob
+      const quiet = yield* addJob()
       yield* repo.complete(quiet, null)
       expect(yield* rows(quiet.id)).toEqual([])
     }))
@@ -105,7 +97,7 @@ it.layer(TestDatabase.layer, { timeout: 120_000 })("OutputRepo: a relay and the 
   it.effect("an append after the job ended stores nothing", () =>
     Effect.gen(function*() {
       const repo = yield* makeOutputRepo
-      const job = yield* addJob
+      const job = yield* addJob()
       yield* repo.append(job, [{ seq: 1, stream: "stdout", text: "a" }])
       yield* finishWith(job, { stdout: "ab", stderr: "" })
       yield* repo.append(job, [{ seq: 2, stream: "stdout", text: "b" }, { seq: 3, stream: "stderr", text: "late" }])
@@ -118,7 +110,7 @@ it.layer(TestDatabase.layer, { timeout: 120_000 })("OutputRepo: a relay and the 
     ({ output }) =>
       Effect.gen(function*() {
         const repo = yield* makeOutputRepo
-        const job = yield* addJob
+        const job = yield* addJob()
         for (const batch of output.batches.slice(0, output.finishAfter)) yield* repo.append(job, batch)
         yield* finishWith(job, output.final)
         for (const batch of output.batches.slice(output.finishAfter)) yield* repo.append(job, batch)
@@ -132,7 +124,7 @@ it.layer(TestDatabase.layer, { timeout: 120_000 })("OutputRepo: a relay and the 
     Effect.gen(function*() {
       const repo = yield* makeOutputRepo
       for (let round = 0; round < 40; round++) {
-        const job = yield* addJob
+        const job = yield* addJob()
         const chunks: Array<OutputChunkLine> = [
           { seq: 1, stream: round % 2 === 0 ? "stderr" : "stdout", text: "x\n" },
           { seq: 2, stream: "stdout", text: "out\n" },

@@ -2,6 +2,7 @@ import { expect, it } from "@effect/vitest"
 import { SqlClient } from "@effect/sql"
 import { Chunk, Effect, Layer, Stream } from "effect"
 import { TaskOutput } from "../../src/user-gateway/TaskOutput.ts"
+import { addJob } from "../support/jobRows.ts"
 import * as TestDatabase from "../support/testDatabase.ts"
 
 /**
@@ -15,12 +16,7 @@ it.layer(TestLayer, { timeout: 60_000 })("TaskOutput.follow", (it) => {
   it.effect("sends every row once, in id order, across 9 → 10 and 99 → 100, then the end", () =>
     Effect.gen(function*() {
       const sql = yield* SqlClient.SqlClient
-      const [row] = yield* sql<{ task_id: string; job_id: string }>`
-        WITH u AS (INSERT INTO users (handle) VALUES (${`u-${Math.random().toString(16).slice(2)}`}) RETURNING id),
-          t AS (INSERT INTO tasks (created_by, prompt, summary) SELECT id, 'p', 's' FROM u RETURNING id),
-          j AS (INSERT INTO jobs (task_id, payload) SELECT id, '{"command":["true"]}'::jsonb FROM t RETURNING id, task_id)
-        SELECT task_id::text AS task_id, id::text AS job_id FROM j`
-      const { job_id: jobId, task_id: taskId } = row!
+      const { id: jobId, taskId } = yield* addJob()
       for (let seq = 1; seq <= 120; seq++) {
         yield* sql`INSERT INTO task_output (task_id, job_id, seq, stream, data)
           VALUES (${taskId}, ${jobId}, ${seq}, ${seq % 3 === 0 ? "stderr" : "stdout"}, ${`${seq}\n`})`
